@@ -1,0 +1,4 @@
+export * from './errors.ts';
+export * from './bytes.ts';
+export * from './clock.ts';
+export * from './random.ts';
