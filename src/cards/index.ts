@@ -1,0 +1,3 @@
+export * from './states.ts';
+export * from './transition.ts';
+export * from './queries.ts';

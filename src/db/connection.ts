@@ -1,0 +1,93 @@
+/**
+ * Database connections through knex: SQLite (better-sqlite3, the embedded default) and PostgreSQL (pg).
+ * One schema and one behaviour on both; the differences are absorbed here:
+ * - PostgreSQL int8 (bigint ids, count(*)) is parsed to a JS number (safe below 2^53).
+ * - SQLite runs in WAL mode with a busy timeout and foreign keys on, so several processes can share the file.
+ * - Timestamps are stored as ISO-8601 UTC text on both (lexicographic order = time order), booleans as
+ *   integers 0/1, JSON as text. Repositories convert; see docs/decisions/0002-database.md.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+import { ConfigError } from '../shared/index.ts';
+
+pg.types.setTypeParser(20, (v: string) => Number(v)); // int8
+pg.types.setTypeParser(1700, (v: string) => Number(v)); // numeric
+
+export type Db = Knex;
+export type Trx = Knex.Transaction;
+/** A connection or a transaction: repositories take either. */
+export type DbOrTrx = Knex | Knex.Transaction;
+
+export interface OpenDbOptions {
+  /** Max pooled connections for PostgreSQL (default 10). SQLite always uses one connection per process. */
+  poolMax?: number;
+  /** SQLite busy timeout in ms (default 15000): how long a writer waits for another process's lock. */
+  busyTimeoutMs?: number;
+}
+
+export function dialectOf(db: Knex): 'sqlite' | 'postgres' {
+  const c = db.client.config.client as string;
+  return c === 'pg' || c === 'postgres' || c === 'postgresql' ? 'postgres' : 'sqlite';
+}
+
+/** Opens a knex instance for `sqlite:PATH`, `sqlite::memory:` or `postgres://...`. */
+export function openDb(url: string, opts: OpenDbOptions = {}): Knex {
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    return knexFactory({
+      client: 'pg',
+      connection: url,
+      pool: { min: 0, max: opts.poolMax ?? 10 },
+    });
+  }
+  if (!url.startsWith('sqlite:')) {
+    throw new ConfigError(`database URL must start with sqlite: or postgres:// (got a ${url.split(':')[0]}: URL)`);
+  }
+  const file = url.slice('sqlite:'.length);
+  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  const busy = opts.busyTimeoutMs ?? 15_000;
+  return knexFactory({
+    client: 'better-sqlite3',
+    connection: { filename: file },
+    useNullAsDefault: true,
+    pool: {
+      min: 1,
+      max: 1,
+      afterCreate(conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+        try {
+          if (file !== ':memory:') conn.pragma('journal_mode = WAL');
+          conn.pragma(`busy_timeout = ${busy}`);
+          conn.pragma('foreign_keys = ON');
+          conn.pragma('synchronous = NORMAL');
+          done(null, conn);
+        } catch (e) {
+          done(e as Error, conn);
+        }
+      },
+    },
+  });
+}
+
+/** The current time as stored in the database (ISO-8601 UTC text). */
+export function isoNow(d: Date = new Date()): string {
+  return d.toISOString();
+}
+
+/** Normalises a count returned by the driver (PostgreSQL may return strings for numeric aggregates). */
+export function toCount(v: unknown): number {
+  if (v === null || v === undefined) return 0;
+  return typeof v === 'number' ? v : Number(v);
+}
+
+/** Normalises a boolean column (0/1 on SQLite, true/false on PostgreSQL). */
+export function toBool(v: unknown): boolean {
+  return v === true || v === 1 || v === '1' || v === 't';
+}
+
+/** The id from `insert(...).returning('id')`, whichever shape the driver gives ({id} or the bare value). */
+export function insertedId(rows: unknown[]): number {
+  const r = rows[0];
+  if (r === undefined) throw new Error('insert returned no row');
+  return Number(typeof r === 'object' && r !== null ? (r as { id: unknown }).id : r);
+}

@@ -1,0 +1,44 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Test projects:
+ * - unit:     pure unit tests beside the code (src/**, applets/**), no services.
+ * - sqlite:   integration tests (test/**) against real services, database = SQLite.
+ * - postgres: the database-backed integration tests (test/**\/*.db.test.ts) again, database = PostgreSQL.
+ * Services (Redis, PostgreSQL, pcscd + vpcd, SoftHSM) are started once per run by test/global-setup.ts.
+ */
+export default defineConfig({
+  test: {
+    globalSetup: ['./test/global-setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['src/**/*.test.ts', 'applets/**/*.test.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'sqlite',
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          include: ['test/**/*.test.ts'],
+          env: { KADI_TEST_DB: 'sqlite' },
+          globalSetup: ['./test/global-setup.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'postgres',
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          include: ['test/**/*.db.test.ts'],
+          env: { KADI_TEST_DB: 'postgres' },
+          globalSetup: ['./test/global-setup.ts'],
+        },
+      },
+    ],
+  },
+});
