@@ -58,6 +58,10 @@ export function buildProgram(): Command {
     .description('Kadi: smart-card personalization and issuance pipeline for national e-ID programmes')
     .version('0.1.0')
     .showHelpAfterError()
+    // Usage errors exit 2, Kadi errors 1 (set by withContext), bugs 70. Inherited by every subcommand.
+    .exitOverride((err) => {
+      process.exit(err.exitCode === 0 ? 0 : 2);
+    })
     .option('--actor <name>', 'who is acting (recorded in the audit log)', defaultActor());
 
   const actor = (): string => program.opts().actor as string;
@@ -235,9 +239,5 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
-  program.exitOverride((err) => {
-    process.exit(err.exitCode === 0 ? 0 : 2);
-  });
-  await program.parseAsync(argv);
+  await buildProgram().parseAsync(argv);
 }

@@ -50,6 +50,10 @@ export interface IntakeResult {
   alreadyProcessed: number;
   /** Approved records in the registry. */
   approvedInRegistry: number;
+  /** Records in the registry that are not approved (pending, rejected by the registrar): not taken in. */
+  notApproved: number;
+  /** All records in the registry = ordered + rejected + duplicates + alreadyProcessed + notApproved (full run). */
+  registryRecords: number;
   reasons: Record<string, number>;
 }
 
@@ -78,8 +82,16 @@ export async function runIntake(opts: IntakeOptions): Promise<IntakeResult> {
   const approvedInRegistry = Number(
     (await registry('enrolments').where({ status: 'APPROVED' }).count({ n: '*' }))[0]?.n ?? 0,
   );
+  const registryRecords = Number((await registry('enrolments').count({ n: '*' }))[0]?.n ?? 0);
   const result: IntakeResult = {
-    ordered: 0, rejected: 0, duplicates: 0, alreadyProcessed: 0, approvedInRegistry, reasons: {},
+    ordered: 0,
+    rejected: 0,
+    duplicates: 0,
+    alreadyProcessed: 0,
+    approvedInRegistry,
+    notApproved: registryRecords - approvedInRegistry,
+    registryRecords,
+    reasons: {},
   };
   let scanned = 0;
   let processed = 0;
