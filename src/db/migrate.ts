@@ -1,21 +1,32 @@
 /**
- * Migrations are TypeScript modules imported statically (no directory scanning), so they work the same from
- * source, from tests and from any working directory. Add new ones to MIGRATIONS in order.
+ * Migrations are the TypeScript modules in ./migrations named `NNNN_description.ts`, applied in name order.
+ * Each exports `up(knex)` and `down(knex)`. Discovery reads this module's own directory, so it works the same
+ * from source, from tests and from any working directory.
  */
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
-import * as m0001 from './migrations/0001_initial.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
   down(knex: Knex): Promise<void>;
 }
 
-const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [['0001_initial', m0001]];
+const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+const NAME = /^(\d{4}_[a-z0-9_]+)\.ts$/;
 
-const source: Knex.MigrationSource<readonly [string, Migration]> = {
-  getMigrations: async () => [...MIGRATIONS],
-  getMigrationName: (m) => m[0],
-  getMigration: async (m) => m[1],
+function migrationNames(): string[] {
+  return readdirSync(DIR)
+    .map((f) => NAME.exec(f)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .sort();
+}
+
+const source: Knex.MigrationSource<string> = {
+  getMigrations: async () => migrationNames(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => (await import(pathToFileURL(path.join(DIR, `${name}.ts`)).href)) as Migration,
 };
 
 const config = { migrationSource: source, tableName: 'knex_migrations' };
@@ -31,6 +42,6 @@ export async function migrateRollbackAll(db: Knex): Promise<void> {
 }
 
 export async function migrationStatus(db: Knex): Promise<{ applied: string[]; pending: string[] }> {
-  const [done, pending] = (await db.migrate.list(config)) as [Array<{ name: string }>, Array<readonly [string, Migration]>];
-  return { applied: done.map((d) => d.name), pending: pending.map((p) => p[0]) };
+  const [done, pending] = (await db.migrate.list(config)) as [Array<{ name: string }>, string[]];
+  return { applied: done.map((d) => d.name), pending: [...pending] };
 }
