@@ -69,6 +69,28 @@ describe('kadi CLI', () => {
     expect(JSON.parse(j.stdout).error).toMatchObject({ code: 'CONFIG_INVALID', details: { key: 'KADI_READERS' } });
   });
 
+  it('prints a TD1 MRZ from JSON on stdin and rejects bad input with a code', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const mrz = (input: string) =>
+      spawnSync('node', [path.join(ROOT, 'bin/kadi.mjs'), 'mrz', '--json'], { input, encoding: 'utf8', env: { ...process.env, KADI_HOME: home } });
+    const ok = mrz(
+      JSON.stringify({
+        documentNumber: 'L898902C3', issuingState: 'UTO', nationality: 'UTO', surname: 'Eriksson', givenNames: 'Anna María',
+        dateOfBirth: '1974-08-12', sex: 'F', dateOfExpiry: '2012-04-15', optionalData: 'ZE184226B',
+      }),
+    );
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toEqual({
+      lines: ['IDUTOL898902C36ZE184226B<<<<<<', '7408122F1204159UTO<<<<<<<<<<<5', 'ERIKSSON<<ANNA<MARIA<<<<<<<<<<'],
+    });
+    const bad = mrz(JSON.stringify({ documentNumber: 'X1', issuingState: 'UTO', nationality: 'UTO', surname: 'A', givenNames: 'B', dateOfBirth: '1974-02-30', sex: 'F', dateOfExpiry: '2012-04-15' }));
+    expect(bad.status).toBe(1);
+    expect(JSON.parse(bad.stdout).error.code).toMatch(/^MRZ_/);
+    const notJson = mrz('hello');
+    expect(notJson.status).toBe(1);
+    expect(JSON.parse(notJson.stdout).error.code).toBe('MRZ_INPUT_NOT_JSON');
+  });
+
   it('rejects bad arguments with usage help and exit code 2', async () => {
     const r = await kadi(['registry', 'seed', '--count', 'lots']);
     expect(r.code).toBe(2);

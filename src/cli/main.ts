@@ -15,6 +15,7 @@ import { runIntake } from '../intake/index.ts';
 import { seedRegistry } from '../registry/index.ts';
 import { KadiError } from '../shared/index.ts';
 import { Context } from './context.ts';
+import { registerMrzCommand } from './mrz.ts';
 import { printJson, printLine, progress, reportError, table } from './output.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -215,6 +216,8 @@ export function buildProgram(): Command {
         if (o.json) printJson(summary);
       }),
     );
+
+  registerMrzCommand(program);
 
   // ---- services
   program
