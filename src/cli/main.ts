@@ -15,6 +15,7 @@ import { runIntake } from '../intake/index.ts';
 import { seedRegistry } from '../registry/index.ts';
 import { KadiError } from '../shared/index.ts';
 import { Context } from './context.ts';
+import { registerBatchCommands } from './batch.ts';
 import { registerMrzCommand } from './mrz.ts';
 import { printJson, printLine, progress, reportError, table } from './output.ts';
 
@@ -218,6 +219,7 @@ export function buildProgram(): Command {
     );
 
   registerMrzCommand(program);
+  registerBatchCommands(program, withContext, actor);
 
   // ---- services
   program
