@@ -6,7 +6,7 @@
  */
 import type { Knex } from 'knex';
 import { appendAudit } from '../audit/index.ts';
-import { insertedId, toCount } from '../db/index.ts';
+import { beginWrite, insertedId, toCount } from '../db/index.ts';
 import { NotFoundError, ValidationError } from '../shared/index.ts';
 
 export const BATCH_STATES = ['CREATED', 'RUNNING', 'COMPLETED', 'CANCELLED'] as const;
@@ -40,6 +40,7 @@ export async function createBatch(db: Knex, o: CreateBatchOptions): Promise<Batc
   }
   const at = (o.at ?? new Date()).toISOString();
   const id = await db.transaction(async (trx) => {
+    await beginWrite(trx);
     if (o.centreCode) {
       const c = await trx('collection_centres').where({ code: o.centreCode }).first('code');
       if (!c) throw new NotFoundError('CENTRE_NOT_FOUND', `collection centre ${o.centreCode} does not exist`);

@@ -91,3 +91,13 @@ export function insertedId(rows: unknown[]): number {
   if (r === undefined) throw new Error('insert returned no row');
   return Number(typeof r === 'object' && r !== null ? (r as { id: unknown }).id : r);
 }
+
+/**
+ * Call first in a write transaction that begins with reads. On SQLite it takes the database write lock now
+ * (like BEGIN IMMEDIATE), so a concurrent writer in another process waits on busy_timeout instead of failing
+ * with SQLITE_BUSY when this transaction later upgrades from read to write. No-op on PostgreSQL, whose row
+ * locks and MVCC need no such step.
+ */
+export async function beginWrite(trx: Knex.Transaction): Promise<void> {
+  if (dialectOf(trx as unknown as Knex) === 'sqlite') await trx('audit_head').where({ id: 1 }).update({ seq: trx.raw('seq') });
+}

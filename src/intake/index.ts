@@ -13,7 +13,7 @@
  */
 import type { Knex } from 'knex';
 import { appendAudit, type AuditInput } from '../audit/index.ts';
-import { insertedId } from '../db/index.ts';
+import { beginWrite, insertedId } from '../db/index.ts';
 import {
   COLLECTION_CENTRES,
   getRecords,
@@ -132,6 +132,7 @@ export async function runIntake(opts: IntakeOptions): Promise<IntakeResult> {
       const byId = new Map(records.map((r) => [r.registryId, r]));
       try {
         await db.transaction(async (trx) => {
+          await beginWrite(trx);
           for (const c of take) {
             const rec = byId.get(c.registryId);
             if (!rec) continue; // withdrawn between the two reads; picked up next run if approved again
