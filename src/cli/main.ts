@@ -17,6 +17,8 @@ import { KadiError } from '../shared/index.ts';
 import { Context } from './context.ts';
 import { registerBatchCommands } from './batch.ts';
 import { registerMrzCommand } from './mrz.ts';
+import { registerKeysCommands } from './keys.ts';
+import { registerSodCommands } from './sod.ts';
 import { printJson, printLine, progress, reportError, table } from './output.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -239,6 +241,9 @@ export function buildProgram(): Command {
         return r.status ?? 1;
       }),
     );
+
+  registerKeysCommands(program, () => Context.fromEnv());
+  registerSodCommands(program, () => Context.fromEnv());
 
   return program;
 }

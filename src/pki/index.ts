@@ -42,3 +42,44 @@ export {
   verifyCrlSignature,
   findSignerCertificate,
 } from './verify.ts';
+
+// ---- builders (issuing side): certificates, CRLs and EF.SOD signed through the Signer port
+export {
+  type KeyAlgorithm,
+  type KeyAlgorithmInfo,
+  type Signer,
+  KEY_ALGORITHMS,
+  isKeyAlgorithm,
+  keyAlgorithmInfo,
+  ecSpki,
+  rsaSpki,
+  ecdsaRawToDer,
+  keyIdentifier,
+  softwareSigner,
+} from './signer.ts';
+export {
+  type NameSpec,
+  type ExtensionSpec,
+  type ContactSpec,
+  type CertificateSpec,
+  type PeriodSpec,
+  type CscaCertificateInput,
+  type DsCertificateInput,
+  type PrivateKeyUsagePeriod,
+  type KeyUsageName,
+  OID_X509,
+  MAX_DS_PKUP_MONTHS,
+  encodeName,
+  encodeExtension,
+  ext,
+  randomSerialNumber,
+  signCertificate,
+  buildCscaCertificate,
+  buildDsCertificate,
+  addMonths,
+  privateKeyUsagePeriodOf,
+  documentTypesOf,
+} from './x509-build.ts';
+export { type CrlInput, type RevocationSpec, buildCrl, crlNumberOf } from './crl-build.ts';
+export { type SodBuilderOptions, type SignerIdentifierChoice, EF_SOD_TAG, SodBuilder, unwrapSod } from './sod-build.ts';
+export { compareDer, enc as derEncode } from './der-writer.ts';
