@@ -17,6 +17,7 @@ import { KadiError } from '../shared/index.ts';
 import { Context } from './context.ts';
 import { registerBatchCommands } from './batch.ts';
 import { registerMrzCommand } from './mrz.ts';
+import { registerPipelineCommands } from './pipeline.ts';
 import { registerKeysCommands } from './keys.ts';
 import { registerSodCommands } from './sod.ts';
 import { printJson, printLine, progress, reportError, table } from './output.ts';
@@ -222,6 +223,7 @@ export function buildProgram(): Command {
 
   registerMrzCommand(program);
   registerBatchCommands(program, withContext, actor);
+  registerPipelineCommands(program, withContext, actor);
 
   // ---- services
   program
