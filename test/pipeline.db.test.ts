@@ -39,7 +39,7 @@ async function waitFor(cond: () => Promise<boolean>, ms = 30_000): Promise<void>
 
 describe('pipeline', () => {
   it('computes the remaining stages from the card state', () => {
-    const stages = [{ name: 'prepare', accepts: ['ORDERED'] }, { name: 'encode', accepts: ['PREPARED'] }] as Stage[];
+    const stages: Array<Pick<Stage, 'name' | 'accepts'>> = [{ name: 'prepare', accepts: ['ORDERED'] }, { name: 'encode', accepts: ['PREPARED'] }];
     expect(remainingStages('ORDERED', stages)).toEqual(['prepare', 'encode']);
     expect(remainingStages('PREPARED', stages)).toEqual(['encode']);
     expect(remainingStages('SPOILED', stages)).toEqual([]);

@@ -16,6 +16,7 @@ import { seedRegistry } from '../registry/index.ts';
 import { KadiError } from '../shared/index.ts';
 import { Context } from './context.ts';
 import { registerBatchCommands } from './batch.ts';
+import { registerCardsCommands } from './cards.ts';
 import { registerMrzCommand } from './mrz.ts';
 import { registerPipelineCommands } from './pipeline.ts';
 import { registerKeysCommands } from './keys.ts';
@@ -224,6 +225,7 @@ export function buildProgram(): Command {
   registerMrzCommand(program);
   registerBatchCommands(program, withContext, actor);
   registerPipelineCommands(program, withContext, actor);
+  registerCardsCommands(program);
 
   // ---- services
   program

@@ -1,0 +1,2 @@
+/** The eID / eMRTD LDS1 application. */
+export * from './eid.ts';
