@@ -1,10 +1,9 @@
 /** `kadi batch create|status`: production batches (`batch run` arrives with the BullMQ pipeline). */
 import type { Command } from 'commander';
 import { createBatch, getBatch, listBatches } from '../batches/index.ts';
-import type { Context } from './context.ts';
+import type { WithContext } from './run.ts';
 import { printJson, printLine, table } from './output.ts';
 
-type WithContext = (json: boolean, body: (ctx: Context) => Promise<number | void>) => Promise<void>;
 
 export function registerBatchCommands(program: Command, withContext: WithContext, actor: () => string): void {
   const batch = program.command('batch').description('production batches');

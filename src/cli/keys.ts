@@ -25,7 +25,8 @@ import {
 import { type KeyAlgorithm, KEY_ALGORITHMS, isKeyAlgorithm } from '../pki/index.ts';
 import { KadiError } from '../shared/index.ts';
 import type { Context } from './context.ts';
-import { printJson, printLine, reportError, table } from './output.ts';
+import { type CommandBody, withContext } from './run.ts';
+import { printJson, printLine, table } from './output.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The ceremony definition used when --definition is not given. */
@@ -37,26 +38,9 @@ export function openHsm(cfg: KadiConfig, opts: { sessions?: number } = {}): Pkcs
   return Pkcs11Hsm.open({ module: cfg.hsm.module, token: cfg.hsm.token, pin: readHsmPin(cfg), sessions: opts.sessions ?? 1 });
 }
 
-/** Runs a command body with a Context (and whatever it opens), reporting errors the Kadi way. */
-export async function runWith(ctx: () => Context, json: boolean, body: (c: Context, defer: (f: () => Promise<void> | void) => void) => Promise<number | void>): Promise<void> {
-  let c: Context | undefined;
-  const cleanups: Array<() => Promise<void> | void> = [];
-  try {
-    c = ctx();
-    const code = await body(c, (f) => cleanups.push(f));
-    if (typeof code === 'number') process.exitCode = code;
-  } catch (e) {
-    process.exitCode = reportError(e, json);
-  } finally {
-    for (const f of cleanups.reverse()) {
-      try {
-        await f();
-      } catch (e) {
-        process.exitCode ||= reportError(e, json);
-      }
-    }
-    await c?.close();
-  }
+/** Runs a command body with a Context (and whatever it opens); see src/cli/run.ts. */
+export async function runWith(ctx: () => Context, json: boolean, body: CommandBody): Promise<void> {
+  return withContext(json, body, ctx);
 }
 
 export function loadDefinition(file: string): CeremonyDefinition {

@@ -21,7 +21,8 @@ import { registerMrzCommand } from './mrz.ts';
 import { registerPipelineCommands } from './pipeline.ts';
 import { registerKeysCommands } from './keys.ts';
 import { registerSodCommands } from './sod.ts';
-import { printJson, printLine, progress, reportError, table } from './output.ts';
+import { printJson, printLine, progress, table } from './output.ts';
+import { withContext } from './run.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -41,20 +42,6 @@ function rateArg(v: string): number {
 
 function defaultActor(): string {
   return process.env.KADI_ACTOR ?? `${os.userInfo().username}@cli`;
-}
-
-/** Runs a command body with a Context, reporting errors the Kadi way and closing resources. */
-async function withContext(json: boolean, body: (ctx: Context) => Promise<number | void>): Promise<void> {
-  let ctx: Context | undefined;
-  try {
-    ctx = Context.fromEnv();
-    const code = await body(ctx);
-    if (typeof code === 'number') process.exitCode = code;
-  } catch (e) {
-    process.exitCode = reportError(e, json);
-  } finally {
-    await ctx?.close();
-  }
 }
 
 export function buildProgram(): Command {

@@ -18,10 +18,10 @@ import {
   type StageName,
 } from '../pipeline/index.ts';
 import type { Context } from './context.ts';
+import type { WithContext } from './run.ts';
 import { createLogger } from './log.ts';
 import { printJson, printLine, progress } from './output.ts';
 
-type WithContext = (json: boolean, body: (ctx: Context) => Promise<number | void>) => Promise<void>;
 
 /** The stages this installation runs, in order. Grows as stages land (encode, print, qc, pack). */
 export async function buildStages(ctx: Context, db: Knex, actor: string, concurrency?: number): Promise<Stage[]> {
