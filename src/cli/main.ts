@@ -17,6 +17,7 @@ import { KadiError } from '../shared/index.ts';
 import { Context } from './context.ts';
 import { registerBatchCommands } from './batch.ts';
 import { registerCardsCommands } from './cards.ts';
+import { registerDispatchCommands } from './dispatch.ts';
 import { registerMrzCommand } from './mrz.ts';
 import { registerPipelineCommands } from './pipeline.ts';
 import { registerKeysCommands } from './keys.ts';
@@ -213,6 +214,7 @@ export function buildProgram(): Command {
   registerBatchCommands(program, withContext, actor);
   registerPipelineCommands(program, withContext, actor);
   registerCardsCommands(program);
+  registerDispatchCommands(program, actor);
 
   // ---- services
   program
