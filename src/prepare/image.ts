@@ -23,28 +23,13 @@ import {
   encodeEfCom,
   generateTd1,
   OID_AA,
-  type Sex,
 } from '../lds/index.ts';
+import type { PersonData } from '../registry/index.ts';
+
+export type { PersonData };
 
 /** ecdsa-plain-SHA256 (BSI TR-03111): the AA signature format the eID applet produces (plain r||s). */
 export const OID_ECDSA_PLAIN_SHA256 = '0.4.0.127.0.7.1.1.4.1.3';
-
-/** The personal data of an order as taken in (order_records.data). */
-export interface PersonData {
-  registryId: number;
-  nationalNumber: string;
-  surname: string;
-  givenNames: string;
-  sex: Sex;
-  dateOfBirth: string;
-  placeOfBirth: string;
-  county: string;
-  address: string;
-  nhifNumber: string | null;
-  nssfNumber: string | null;
-  kraPin: string;
-  collectionCentre: string;
-}
 
 export interface DocumentData {
   documentNumber: string;

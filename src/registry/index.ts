@@ -3,7 +3,7 @@
  * pure validation intake applies to a record. Other folders import from here only.
  */
 export type {
-  DefectKind, EnrolmentRecord, Fingerprint, NormalisedRecord, RegistryStatus, Sex,
+  DefectKind, EnrolmentRecord, Fingerprint, NormalisedRecord, PersonData, RegistryStatus, Sex,
 } from './types.ts';
 export { DEFECT_KINDS, REGISTRY_STATUSES, SEXES } from './types.ts';
 

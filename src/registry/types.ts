@@ -101,3 +101,6 @@ export interface NormalisedRecord {
   approvedAt: string;
   updatedAt: string;
 }
+
+/** The personal-data snapshot kept with a card order (order_records.data): a NormalisedRecord without the photo. */
+export type PersonData = Omit<NormalisedRecord, 'photo'>;
