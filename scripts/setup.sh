@@ -44,7 +44,7 @@ PACKAGES=(
   vsmartcard-vpcd         # virtual reader driver (TCP) for pcscd
   vsmartcard-vpicc        # vicc: an independent virtual ISO 7816 card (Python)
   fonts-ocr-b             # OCR-B for the MRZ on the card face
-  zbar-tools poppler-utils # barcode and PDF checks in tests
+  zbar-tools poppler-utils dmtx-utils # barcode, Data Matrix and PDF checks in tests
   openssl                 # oracle in tests; PIN generation
   build-essential         # native npm modules; the TCP_NODELAY shim
   python3 util-linux      # socket hand-over for pcscd; flock, runuser, unshare

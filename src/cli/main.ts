@@ -18,6 +18,8 @@ import { Context } from './context.ts';
 import { registerBatchCommands } from './batch.ts';
 import { registerCardsCommands } from './cards.ts';
 import { registerDispatchCommands } from './dispatch.ts';
+import { registerPrintCommands } from './print.ts';
+import { registerSealCommands } from './seal.ts';
 import { registerMrzCommand } from './mrz.ts';
 import { registerPipelineCommands } from './pipeline.ts';
 import { registerKeysCommands } from './keys.ts';
@@ -215,6 +217,8 @@ export function buildProgram(): Command {
   registerPipelineCommands(program, withContext, actor);
   registerCardsCommands(program);
   registerDispatchCommands(program, actor);
+  registerPrintCommands(program, actor);
+  registerSealCommands(program, actor);
 
   // ---- services
   program

@@ -102,5 +102,12 @@ export interface NormalisedRecord {
   updatedAt: string;
 }
 
-/** The personal-data snapshot kept with a card order (order_records.data): a NormalisedRecord without the photo. */
-export type PersonData = Omit<NormalisedRecord, 'photo'>;
+/**
+ * The personal data a card carries (chip, face, manifests), as kept with a card order in order_records.data
+ * (which stores the whole NormalisedRecord except the photo bytes).
+ */
+export type PersonData = Pick<
+  NormalisedRecord,
+  | 'registryId' | 'nationalNumber' | 'surname' | 'givenNames' | 'sex' | 'dateOfBirth' | 'placeOfBirth' | 'county'
+  | 'address' | 'nhifNumber' | 'nssfNumber' | 'kraPin' | 'collectionCentre'
+>;
