@@ -1,3 +1,4 @@
 export * from './states.ts';
 export * from './transition.ts';
 export * from './queries.ts';
+export * from './replace.ts';

@@ -7,3 +7,16 @@ export { HsmCode, HsmError } from './errors.ts';
 export { type HsmOptions, type HsmKeyInfo, type GeneratedKeyPair, Pkcs11Hsm, HsmSigner } from './pkcs11-hsm.ts';
 export { type Pkcs11 } from './module.ts';
 export { type SessionHandle } from './pool.ts';
+export {
+  type CardMasterKeyInfo,
+  type CardSessionKeyRequest,
+  CARD_KEY_DEK,
+  CARD_KEY_ENC,
+  CARD_KEY_MAC,
+  CARD_SERIAL_LENGTH,
+  HsmCardKeys,
+  cardKeyDiversificationData,
+  cardMasterKeyInfo,
+  generateCardMasterKey,
+  importCardMasterKey,
+} from './derive.ts';

@@ -3,3 +3,5 @@ export * from './stages.ts';
 export * from './flow.ts';
 export * from './workers.ts';
 export * from './prepare-stage.ts';
+export * from './encode-stage.ts';
+export * from './qc-stage.ts';
