@@ -19,7 +19,10 @@ import { registerBatchCommands } from './batch.ts';
 import { registerCardsCommands } from './cards.ts';
 import { registerDispatchCommands } from './dispatch.ts';
 import { registerPrintCommands } from './print.ts';
+import { registerQcCommands } from './qc.ts';
 import { registerSealCommands } from './seal.ts';
+import { registerServeCommand } from './serve.ts';
+import { registerUserCommands } from './users.ts';
 import { registerMrzCommand } from './mrz.ts';
 import { registerPipelineCommands } from './pipeline.ts';
 import { registerKeysCommands } from './keys.ts';
@@ -219,6 +222,9 @@ export function buildProgram(): Command {
   registerDispatchCommands(program, actor);
   registerPrintCommands(program, actor);
   registerSealCommands(program, actor);
+  registerQcCommands(program, withContext, actor);
+  registerServeCommand(program, withContext);
+  registerUserCommands(program, withContext, actor);
 
   // ---- services
   program
