@@ -206,8 +206,9 @@ export function buildProgram(): Command {
     .option('--count <n>', 'synthetic records to seed', intArg('--count', 1, 1_000_000), 200)
     .option('--invalid-rate <r>', 'share of deliberately bad records', rateArg, 0.05)
     .option('--out <dir>', 'output folder (default $KADI_HOME/demo)')
+    .option('--encoders <k>', 'virtual encoders', intArg('--encoders', 1, 14), 4)
     .option('--json', 'print summary.json on stdout')
-    .action(async (o: { count: number; invalidRate: number; out?: string; json?: boolean }) =>
+    .action(async (o: { count: number; invalidRate: number; out?: string; json?: boolean; encoders: number }) =>
       withContext(!!o.json, async (ctx) => {
         const { runDemo } = await import('./demo.ts');
         const summary = await runDemo(ctx, { ...o, json: !!o.json, actor: actor() });

@@ -5,3 +5,6 @@ export * from './workers.ts';
 export * from './prepare-stage.ts';
 export * from './encode-stage.ts';
 export * from './qc-stage.ts';
+export * from './print-stage.ts';
+export * from './pack-stage.ts';
+export * from './virtual-bureau.ts';

@@ -1,0 +1,97 @@
+/**
+ * The print stage: ENCODED -> PRINTED, one card at a time, with src/print's public functions: the card's seal is
+ * signed when it has none (signCardSeal), its face rendered (faceOf + renderCardPdf) into a one-card print job
+ * (createPrintJob / addJobCards / finishPrintJob: the qc stage's face check 'print-job' reads it back), then the
+ * printer's feedback is recorded (markCard printed). The batch PDF of a whole batch is `printBatch` (kadi print
+ * batch); this stage is the card-by-card line printer of the pipeline.
+ *
+ * Re-runs are safe: a card no longer ENCODED is skipped; a seal already signed is kept; a re-run after a crash
+ * between the job and the mark renders a new job (the newest completed job is the one QC reads).
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import {
+  type CardTemplate,
+  type SealSession,
+  addJobCards,
+  cardRow,
+  createPrintJob,
+  faceOf,
+  finishPrintJob,
+  getBatch,
+  markCard,
+  renderCardPdf,
+  signCardSeal,
+} from '../print/index.ts';
+import { KadiError, isKadiError } from '../shared/index.ts';
+import type { Stage } from './stages.ts';
+
+export interface PrintStageOptions {
+  db: Knex;
+  template: CardTemplate;
+  /** Directory the template's relative font paths resolve against. */
+  baseDir: string;
+  /** Where the per-card print files go (`card-<id>.pdf`). */
+  outDir: string;
+  /** The seal signer session (src/print sealSigningSession); required when the template has a seal. */
+  sealSession?: SealSession;
+  actor: string;
+  validityYears?: number;
+  concurrency?: number;
+  onClose?: () => Promise<void>;
+}
+
+function hasSeal(t: CardTemplate): boolean {
+  return [...t.front.elements, ...t.back.elements].some((e) => e.type === 'seal');
+}
+
+export function printStage(o: PrintStageOptions): Stage {
+  const needsSeal = hasSeal(o.template);
+  mkdirSync(o.outDir, { recursive: true });
+  return {
+    name: 'print',
+    accepts: ['ENCODED'],
+    concurrency: o.concurrency ?? 2,
+    async run(cardId) {
+      const c = await o.db('cards').where({ id: cardId }).first('state', 'batch_id');
+      if (!c || c.state !== 'ENCODED') return 'skipped';
+      if (c.batch_id === null || c.batch_id === undefined) throw new KadiError('PRINT_NO_BATCH', `card ${cardId} is in no batch`);
+      const batchId = Number(c.batch_id);
+      if (needsSeal) {
+        if (!o.sealSession) throw new KadiError('PRINT_SEALS_MISSING', `card ${cardId} needs a seal and no seal signer is configured`, { hint: 'Create one: `kadi seal keygen`.' });
+        await signCardSeal(o.db, o.template, cardId, o.sealSession, { actor: o.actor, ...(o.validityYears ? { validityYears: o.validityYears } : {}) });
+      }
+      const row = await cardRow(o.db, cardId);
+      const batch = await getBatch(o.db, batchId, o.validityYears);
+      const pdf = await renderCardPdf(o.template, o.baseDir, faceOf(o.template, row, batch.dates));
+      const out = path.join(o.outDir, `card-${cardId}.pdf`);
+      const jobId = await createPrintJob(o.db, { batchId, template: o.template, outputPath: out, options: { impose: null, card: cardId }, actor: o.actor, skipped: 0 });
+      try {
+        writeFileSync(`${out}.part`, pdf);
+        renameSync(`${out}.part`, out);
+        await addJobCards(o.db, jobId, 1, [{ cardId, ...(row.seal ? { sealSha256: row.seal.sha256 } : {}) }]);
+        await finishPrintJob(o.db, jobId, {
+          actor: o.actor,
+          ok: true,
+          cards: 1,
+          pages: 2,
+          truncatedFields: 0,
+          shrunkFields: 0,
+          wrappedFields: 0,
+          outputSha256: createHash('sha256').update(pdf).digest('hex'),
+          outputBytes: pdf.length,
+        });
+      } catch (e) {
+        await finishPrintJob(o.db, jobId, { actor: o.actor, ok: false, cards: 0, errorCode: isKadiError(e) ? e.code : 'INTERNAL', errorMessage: (e as Error).message ?? String(e) }).catch(() => undefined);
+        throw e;
+      }
+      await markCard(o.db, String(cardId), { printed: true }, { actor: o.actor, jobId });
+      return 'done';
+    },
+    async close() {
+      await o.onClose?.();
+    },
+  };
+}
