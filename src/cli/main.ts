@@ -254,4 +254,10 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<void> {
   await buildProgram().parseAsync(argv);
+  // Every command has finished its work (long-running ones return only after SIGINT/SIGTERM). Native bindings
+  // (pcsclite's monitor thread, PKCS#11) can keep the event loop alive after they are closed, so exit explicitly
+  // once stdout and stderr are flushed.
+  await new Promise<void>((r) => process.stdout.write('', () => r()));
+  await new Promise<void>((r) => process.stderr.write('', () => r()));
+  process.exit(process.exitCode ?? 0);
 }
