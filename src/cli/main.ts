@@ -18,6 +18,7 @@ import { Context } from './context.ts';
 import { registerBatchCommands } from './batch.ts';
 import { registerCardsCommands } from './cards.ts';
 import { registerDispatchCommands } from './dispatch.ts';
+import { registerEncodeCommand } from './encode.ts';
 import { registerPrintCommands } from './print.ts';
 import { registerQcCommands } from './qc.ts';
 import { registerSealCommands } from './seal.ts';
@@ -220,6 +221,7 @@ export function buildProgram(): Command {
   registerBatchCommands(program, withContext, actor);
   registerPipelineCommands(program, withContext, actor);
   registerCardsCommands(program);
+  registerEncodeCommand(program, withContext, actor);
   registerDispatchCommands(program, actor);
   registerPrintCommands(program, actor);
   registerSealCommands(program, actor);

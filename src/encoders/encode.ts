@@ -7,11 +7,13 @@
  *  1. reset + connect (EXCLUSIVE, T=1), identify the blank (limits, CPLC)      failure -> ENCODE_BLANK_UNREADABLE
  *  2. claim (one transaction): blank not yet recorded, one blank consumed from a lot, card PREPARED -> ENCODING
  *     with chip serial, blank serial, lot, encoder; an encode_runs row          ENCODE_BLANK_ALREADY_RECORDED,
- *                                                                              ENCODE_NO_BLANK_STOCK, or SKIPPED
+ *     — while SELECT eID, INITIALIZE UPDATE and EXTERNAL AUTHENTICATE travel    ENCODE_NO_BLANK_STOCK, or SKIPPED
+ *     (they write nothing; a refused claim leaves the blank as it was)
  *  -- from here the blank is consumed: any failure spoils it --
  *  3. personalise (SCP03, keys derived in the HSM, AA key on card, DG15 + SOD, files, BAC secrets, lock)
  *  4. read back with BAC, compare, passive + active authentication
- *  5. record (one transaction): ENCODING -> ENCODED, run results, APDU trace, encoder counter
+ *  5. record (one transaction): ENCODING -> ENCODED, run results, APDU trace, encoder counter (the reader is
+ *     already free for the next blank: `onCardDone`)
  *  on failure after 2 (one transaction): ENCODING -> SPOILED with the reason code, order re-queued (new ORDERED
  *     card, or REVIEW after N attempts), run results, trace, encoder counter; result SPOILED with a typed,
  *     unrecoverable CardSpoiledError. Never a retry on the same card: a second blank would be burnt.
@@ -37,7 +39,7 @@ import { type DsSigningSession, checkDsPolicy } from '../keys/index.ts';
 import { decodeDg1 } from '../lds/index.ts';
 import { CscaStore, parseCertificate, parseCrl, verifySod } from '../pki/index.ts';
 import { loadChipImage } from '../prepare/index.ts';
-import { KadiError, systemClock, type Clock } from '../shared/index.ts';
+import { KadiError, TransientError, systemClock, type Clock } from '../shared/index.ts';
 import { CardSpoiledError, EncodeCode, EncodeError, SpoilReason } from './errors.ts';
 import { claimBlank, recordEncoded, recordLost, recordSpoiled, recoverInterrupted, type RunStats } from './records.ts';
 import {
@@ -50,7 +52,7 @@ import {
   dataGroupFile,
   identifyCard,
   minimumPlan,
-  selectEid,
+  openPersonalisation,
   personalise,
   readBack,
 } from './sequence.ts';
@@ -213,17 +215,27 @@ function errorRecord(e: unknown): Record<string, unknown> {
  * Encodes `cardId` on the card in `slot` (see the module comment). Returns the outcome; throws only when the card
  * was left untouched (EncodeError: no claim was made) or on an infrastructure failure before the claim.
  */
-export async function encodeCard(deps: EncodeDeps, slot: EncoderSlot, cardId: number): Promise<EncodeResult> {
+export async function encodeCard(deps: EncodeDeps, slot: EncoderSlot, cardId: number, opts: EncodeCardOptions = {}): Promise<EncodeResult> {
   if (inFlight.has(cardId)) return { cardId, outcome: 'SKIPPED', state: 'ENCODING', trace: [] };
   inFlight.add(cardId);
   try {
-    return await encodeUnguarded(deps, slot, cardId);
+    return await encodeUnguarded(deps, slot, cardId, opts);
   } finally {
     inFlight.delete(cardId);
   }
 }
 
-async function encodeUnguarded(deps: EncodeDeps, slot: EncoderSlot, cardId: number): Promise<EncodeResult> {
+/** Per-call options of {@link encodeCard}. */
+export interface EncodeCardOptions {
+  /**
+   * Called once the card needs the reader no more (after its last APDU, before the result is written to the
+   * database), so the reader can take the next blank while the result is recorded. Not called when the card
+   * was not claimed.
+   */
+  onCardDone?: () => void;
+}
+
+async function encodeUnguarded(deps: EncodeDeps, slot: EncoderSlot, cardId: number, opts: EncodeCardOptions): Promise<EncodeResult> {
   const clock = deps.clock ?? systemClock;
   const level = deps.securityLevel ?? 0x33;
   const t0 = performance.now();
@@ -233,6 +245,12 @@ async function encodeUnguarded(deps: EncodeDeps, slot: EncoderSlot, cardId: numb
     const now = performance.now();
     timings[phase] += now - mark;
     mark = now;
+  };
+  let doneCalled = false;
+  const cardDone = (): void => {
+    if (doneCalled) return;
+    doneCalled = true;
+    opts.onCardDone?.();
   };
   const row = await deps.db('cards').where({ id: cardId }).first('state');
   if (!row) throw new EncodeError(EncodeCode.IMAGE_INVALID, `card ${cardId} does not exist`, { details: { cardId } });
@@ -291,30 +309,36 @@ async function encodeUnguarded(deps: EncodeDeps, slot: EncoderSlot, cardId: numb
 
   lap('identify');
 
-  // 2. claim, while the (read-only) SELECT of the eID application travels
-  const selecting = selectEid(session);
-  selecting.catch(() => undefined); // collected below; a failure after a refused claim is of no interest
-  let claim: Awaited<ReturnType<typeof claimBlank>>;
-  try {
-    claim = await claimBlank(deps.db, {
-      cardId,
-      encoderId: slot.id,
-      encoderName: slot.name,
-      chipSerial: identity.chipSerial,
-      blankSerial: identity.blankSerial,
-      ...(deps.lot !== undefined ? { lot: deps.lot } : {}),
-      securityLevel: level,
-      actor: deps.actor,
-      at: clock.now(),
-    });
-  } catch (e) {
-    await selecting.catch(() => undefined); // never leave an APDU in flight behind
-    throw e;
+  // 2. claim, while the first steps that write nothing travel (SELECT eID, INITIALIZE UPDATE, EXTERNAL
+  //    AUTHENTICATE): the database transaction and the card exchanges overlap.
+  const claiming = claimBlank(deps.db, {
+    cardId,
+    encoderId: slot.id,
+    encoderName: slot.name,
+    chipSerial: identity.chipSerial,
+    blankSerial: identity.blankSerial,
+    ...(deps.lot !== undefined ? { lot: deps.lot } : {}),
+    securityLevel: level,
+    actor: deps.actor,
+    at: clock.now(),
+  });
+  const opening = identity.personalised
+    ? Promise.reject(
+        new CardSpoiledError(SpoilReason.CARD_LOCKED, 'the CPLC of this blank carries a personalisation stamp: it is a finished card', {
+          details: { chipSerial: identity.chipSerial },
+        }),
+      )
+    : openPersonalisation(session, identity, deps.keys, level);
+  const [claimed, opened] = await Promise.allSettled([claiming, opening]);
+  if (claimed.status === 'rejected') {
+    // the transaction rolled back and nothing was written to the blank: the card is untouched
+    const e = claimed.reason as unknown;
+    if (e instanceof KadiError) throw e;
+    throw new TransientError('ENCODE_CLAIM_FAILED', `the blank could not be claimed for card ${cardId}: ${(e as Error)?.message ?? String(e)}`, { cause: e, details: { cardId } });
   }
-  if (!claim.claimed) {
-    await selecting.catch(() => undefined);
-    return { cardId, outcome: 'SKIPPED', state: claim.state, trace };
-  }
+  const claim = claimed.value;
+  if (!claim.claimed) return { cardId, outcome: 'SKIPPED', state: claim.state, trace };
+  lap('claim');
 
   const base = { cardId, runId: claim.runId, chipSerial: identity.chipSerial, blankSerial: identity.blankSerial, lot: claim.lotNumber, securityLevel: level };
   let signedSizes: number[] = [];
@@ -347,14 +371,8 @@ async function encodeUnguarded(deps: EncodeDeps, slot: EncoderSlot, cardId: numb
 
   // 3.-5. everything after the claim spoils the blank on failure
   try {
-    await selecting;
-    lap('claim');
-    if (identity.personalised) {
-      throw new CardSpoiledError(SpoilReason.CARD_LOCKED, 'the CPLC of this blank carries a personalisation stamp: it is a finished card', {
-        details: { chipSerial: identity.chipSerial },
-      });
-    }
-    const perso = await personalise(session, identity, { files: input.files, dataGroups: input.dataGroups, bac: input.bac, securityLevel: level, eidSelected: true }, {
+    if (opened.status === 'rejected') throw opened.reason;
+    const perso = await personalise(session, identity, { files: input.files, dataGroups: input.dataGroups, bac: input.bac, securityLevel: level, opened: opened.value }, {
       keys: deps.keys,
       signSod: (dgs) => deps.signer.signSod(dgs),
       onSigned: ({ sod, dg15 }) => {
@@ -374,6 +392,7 @@ async function encodeUnguarded(deps: EncodeDeps, slot: EncoderSlot, cardId: numb
     });
     lap('readBack');
     const s = stats();
+    cardDone();
     try {
       await recordEncoded(deps.db, { runId: claim.runId, cardId, encoderId: slot.id, stats: s, trace, actor: deps.actor, at: clock.now() });
       lap('record');
@@ -398,6 +417,7 @@ async function encodeUnguarded(deps: EncodeDeps, slot: EncoderSlot, cardId: numb
             details: { cardId, reader: slot.name, ...(e instanceof KadiError ? { cause: e.code, ...(e.details ?? {}) } : {}) },
           });
     const s = stats();
+    cardDone();
     const res = await recordSpoiled(deps.db, {
       runId: claim.runId,
       cardId,

@@ -18,6 +18,11 @@
  *   return within `transmitTimeoutMs` is CARD_TIMEOUT. None of these is retryable (chip/errors.ts).
  * - pcsclite's close() makes its reader-list thread fail with SCARD_E_CANCELLED, which the binding emits as an
  *   'error' event: a listener is always attached (an unhandled 'error' event would kill the process).
+ * - A reader object's close() must not come right after its creation: the binding's status thread can then miss
+ *   the SCardCancel and never signal its uv_async handle, and the process never exits (measured). Readers a context
+ *   does not track are therefore kept until the context closes, not closed at once.
+ * - An empty response (vpcd's answer when a virtual card's connection closes mid-exchange) is a transport failure,
+ *   never a response APDU.
  *
  * The binding runs SCardConnect/SCardTransmit on the libuv thread pool (uv_queue_work, 4 threads unless
  * UV_THREADPOOL_SIZE says otherwise) and keeps one PC/SC context per reader object for them, plus one status
@@ -120,7 +125,7 @@ interface Tracked {
 export interface PcscContextOptions {
   /** Reader names to wait for (each must report a first state) before `open` resolves. Default: none. */
   readers?: readonly string[];
-  /** Only track these readers: the status threads of the others are stopped at once. Default: track all. */
+  /** Only track these readers (the others' events are ignored; their status threads stop at close). Default: all. */
   only?: readonly string[];
   /** How long `open` waits for the readers, ms. Default 15 000. */
   timeoutMs?: number;
@@ -135,6 +140,8 @@ export class PcscContext extends EventEmitter {
   private readonly tracked = new Map<string, Tracked>();
   private readonly only: ReadonlySet<string> | undefined;
   private listWaiters: Array<() => void> = [];
+  /** Readers not tracked whose status thread is still to be stopped (after their first status event). */
+  private readonly untracked = new Set<PcscReader>();
   private closed = false;
   /** Last error reported by the binding (reader list), if any. */
   lastError: Error | undefined;
@@ -168,8 +175,10 @@ export class PcscContext extends EventEmitter {
 
   private onReader(r: PcscReader): void {
     if (this.only && !this.only.has(r.name)) {
+      // Not tracked: its events are ignored. Its status thread is stopped with the others in close(), not now:
+      // closed right after it starts, the binding's thread can miss SCardCancel and block the process.
       r.on('error', () => undefined);
-      r.close();
+      this.untracked.add(r);
       return;
     }
     const t: Tracked = { reader: r, status: undefined, waiters: [] };
@@ -265,6 +274,13 @@ export class PcscContext extends EventEmitter {
         // already closed
       }
       for (const w of t.waiters.splice(0)) w();
+    }
+    for (const r of this.untracked) {
+      try {
+        r.close();
+      } catch {
+        // already closed
+      }
     }
     for (const w of this.listWaiters.splice(0)) w();
     try {
@@ -393,8 +409,13 @@ export class PcscCardChannel implements Transmitter {
     );
   }
 
-  /** Resets the card (warm reset through disconnect with SCARD_RESET_CARD) and connects again. */
+  /**
+   * Resets the card (warm reset: SCardDisconnect with SCARD_RESET_CARD) and connects again, so a session starts
+   * from the card's reset state whatever the previous user left selected. When not connected, connects first (a
+   * plain SCardConnect does not reset a card that another connection left powered).
+   */
   async reset(): Promise<void> {
+    if (!this.isConnected) await this.connect();
     await this.disconnect('reset');
     await this.connect();
   }
@@ -425,13 +446,16 @@ export class PcscCardChannel implements Transmitter {
     const t0 = performance.now();
     try {
       const res = await this.rawTransmit(r, apdu);
+      // vpcd 0.8 answers an *empty, successful* response when the card's connection closed before the length
+      // frame (see docs/decisions/0005-virtual-cards.md): no card answers 0 bytes, so this is a transport failure.
+      if (res.length === 0) throw await this.classify(new Error('empty response from the reader'));
       this.stats.transmits++;
       this.stats.bytesSent += apdu.length;
       this.stats.bytesReceived += res.length;
       return new Uint8Array(res.buffer, res.byteOffset, res.byteLength);
     } catch (e) {
       if (e instanceof CardCommunicationError) {
-        if (e.reason === 'CARD_TIMEOUT') this.protocol = undefined; // the native call may still be pending
+        if (e.reason === 'CARD_TIMEOUT' || e.reason === 'CARD_REMOVED') this.protocol = undefined; // the native call may still be pending
         throw e;
       }
       throw await this.classify(e);

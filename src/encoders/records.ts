@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import type { Knex } from 'knex';
-import { type SpoilResult, spoilAndReplace, transitionCard } from '../cards/index.ts';
+import { CardStateConflictError, type SpoilResult, spoilAndReplace, transitionCard } from '../cards/index.ts';
 import { beginWrite, insertedId } from '../db/index.ts';
 import { KadiError, NotFoundError } from '../shared/index.ts';
 import { EncodeCode, EncodeError, SpoilReason } from './errors.ts';
@@ -49,29 +49,65 @@ const ENSURE_USAGE_ROWS = `
   WHERE NOT EXISTS (SELECT 1 FROM blank_lot_usage u WHERE u.lot_id = l.id)
   ON CONFLICT (lot_id) DO NOTHING`;
 
-/** Consumes one blank from a lot with stock (compare-and-set on the lot's counter). */
+/**
+ * One statement that picks the oldest lot with stock (or the given lot) and takes a blank from it, with the stock
+ * condition re-checked on the locked row (PostgreSQL re-evaluates the WHERE of an UPDATE after waiting for a
+ * concurrent claim; SQLite runs one writer at a time). Returns the lot id, or nothing when no lot has stock.
+ */
+const TAKE_BLANK = (byLot: boolean): string => `
+  UPDATE blank_lot_usage SET claimed = claimed + 1
+  WHERE lot_id = (
+      SELECT u.lot_id FROM blank_lot_usage u JOIN blank_lots l ON l.id = u.lot_id
+      WHERE u.claimed < l.quantity${byLot ? ' AND l.lot_number = ?' : ''}
+      ORDER BY u.lot_id LIMIT 1)
+    AND claimed < (SELECT l2.quantity FROM blank_lots l2 WHERE l2.id = blank_lot_usage.lot_id)
+  RETURNING lot_id`;
+
+/** Lot numbers never change: cached by id. */
+const lotNumbers = new Map<number, string>();
+
+function rowsOf(r: unknown): Array<Record<string, unknown>> {
+  // knex.raw returns the rows (better-sqlite3) or a pg Result ({ rows })
+  return Array.isArray(r) ? (r as Array<Record<string, unknown>>) : (((r as { rows?: unknown[] }).rows ?? []) as Array<Record<string, unknown>>);
+}
+
+/** Consumes one blank from a lot with stock. The first statement of the claim is this write. */
 async function consumeBlank(trx: Knex.Transaction, lot: string | undefined): Promise<{ lotId: number; lotNumber: string }> {
-  await trx.raw(ENSURE_USAGE_ROWS);
+  const sql = TAKE_BLANK(lot !== undefined);
+  const bindings = lot !== undefined ? [lot] : [];
+  let ensured = false;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const got = rowsOf(await trx.raw(sql, bindings));
+    if (got.length === 1) {
+      const lotId = Number(got[0]!.lot_id);
+      let lotNumber = lotNumbers.get(lotId);
+      if (lotNumber === undefined) {
+        lotNumber = String((await trx('blank_lots').where({ id: lotId }).first('lot_number')).lot_number);
+        lotNumbers.set(lotId, lotNumber);
+      }
+      return { lotId, lotNumber };
+    }
+    if (ensured) {
+      // no lot has stock, or a concurrent claim took the last blank of the lot just picked: look again once more
+      const any = await trx('blank_lots as l')
+        .join('blank_lot_usage as u', 'u.lot_id', 'l.id')
+        .whereRaw('u.claimed < l.quantity')
+        .modify((q) => {
+          if (lot !== undefined) q.where('l.lot_number', lot);
+        })
+        .first('l.id');
+      if (!any) break;
+    } else {
+      // lots received since the last claim get their counter row (initialised from the cards naming them)
+      await trx.raw(ENSURE_USAGE_ROWS);
+      ensured = true;
+    }
+  }
   if (lot !== undefined && !(await trx('blank_lots').where({ lot_number: lot }).first('id'))) {
     throw new EncodeError(EncodeCode.LOT_NOT_FOUND, `blank lot ${lot} was never received`, {
       hint: 'Record the delivery with `kadi stock receive`, or choose another lot.',
       details: { lot },
     });
-  }
-  const candidates = (await trx('blank_lots as l')
-    .join('blank_lot_usage as u', 'u.lot_id', 'l.id')
-    .whereRaw('u.claimed < l.quantity')
-    .modify((q) => {
-      if (lot !== undefined) q.where('l.lot_number', lot);
-    })
-    .orderBy('l.id')
-    .select('l.id', 'l.lot_number', 'l.quantity')) as Array<{ id: number; lot_number: string; quantity: number }>;
-  for (const c of candidates) {
-    const n = await trx('blank_lot_usage')
-      .where({ lot_id: c.id })
-      .andWhere('claimed', '<', Number(c.quantity))
-      .update({ claimed: trx.raw('claimed + 1') });
-    if (n === 1) return { lotId: Number(c.id), lotNumber: String(c.lot_number) };
   }
   throw new EncodeError(EncodeCode.NO_BLANK_STOCK, lot !== undefined ? `blank lot ${lot} has no blanks left` : 'no blank lot has stock left', {
     hint: 'Record the delivery of the blanks in the hopper with `kadi stock receive` (or load a lot with stock).',
@@ -86,21 +122,16 @@ function isUniqueViolation(e: unknown): boolean {
 }
 
 /**
- * Claims the blank in the reader for `cardId`, in one transaction: refuses a blank already recorded on a card,
- * consumes one blank from a lot, moves the card PREPARED -> ENCODING with the chip serial, blank serial, lot and
- * encoder (compare-and-set + audit), and opens an `encode_runs` row. A card that is no longer PREPARED is left
- * alone ({claimed: false}).
+ * Claims the blank in the reader for `cardId`, in one transaction: consumes one blank from a lot, opens an
+ * `encode_runs` row and moves the card PREPARED -> ENCODING with the chip serial, blank serial, lot and encoder
+ * (compare-and-set + audit). A blank already recorded on a card is refused by the unique indexes on
+ * cards.chip_serial / cards.blank_serial (ENCODE_BLANK_ALREADY_RECORDED); a card that is no longer PREPARED is
+ * left alone ({claimed: false}). Either way the transaction rolls back: no blank consumed.
  */
 export async function claimBlank(db: Knex, a: ClaimArgs): Promise<ClaimResult> {
   const at = a.at ?? new Date();
   try {
     return await db.transaction(async (trx) => {
-      await beginWrite(trx);
-      const card = await trx('cards').where({ id: a.cardId }).first('state');
-      if (!card) throw new NotFoundError('CARD_NOT_FOUND', `card ${a.cardId} does not exist`, { details: { cardId: a.cardId } });
-      if (card.state !== 'PREPARED') return { claimed: false as const, state: String(card.state) };
-      const known = await trx('cards').where({ chip_serial: a.chipSerial }).orWhere({ blank_serial: a.blankSerial }).first('id', 'state');
-      if (known) throw alreadyRecorded(a, Number(known.id), String(known.state));
       const { lotId, lotNumber } = await consumeBlank(trx, a.lot);
       const runId = insertedId(
         await trx('encode_runs')
@@ -112,7 +143,7 @@ export async function claimBlank(db: Knex, a: ClaimArgs): Promise<ClaimResult> {
             lot_id: lotId,
             outcome: 'RUNNING',
             security_level: a.securityLevel,
-            host: os.hostname().slice(0, 128),
+            host: HOST,
             pid: process.pid,
             started_at: at.toISOString(),
           })
@@ -130,10 +161,16 @@ export async function claimBlank(db: Knex, a: ClaimArgs): Promise<ClaimResult> {
       return { claimed: true as const, runId, lotId, lotNumber };
     });
   } catch (e) {
-    if (!(e instanceof KadiError) && isUniqueViolation(e)) throw alreadyRecorded(a);
+    if (e instanceof CardStateConflictError) return { claimed: false, state: String(e.details?.actual ?? 'unknown') };
+    if (!(e instanceof KadiError) && isUniqueViolation(e)) {
+      const known = await db('cards').where({ chip_serial: a.chipSerial }).orWhere({ blank_serial: a.blankSerial }).first('id', 'state');
+      throw alreadyRecorded(a, known ? Number(known.id) : undefined, known ? String(known.state) : undefined);
+    }
     throw e;
   }
 }
+
+const HOST = os.hostname().slice(0, 128);
 
 function alreadyRecorded(a: ClaimArgs, cardId?: number, state?: string): EncodeError {
   return new EncodeError(EncodeCode.BLANK_ALREADY_RECORDED, `the blank in reader "${a.encoderName}" (chip ${a.chipSerial}) is already recorded${cardId ? ` on card ${cardId} (${state})` : ''}`, {
@@ -190,7 +227,7 @@ export interface FinishArgs {
 export async function recordEncoded(db: Knex, a: FinishArgs): Promise<void> {
   const at = a.at ?? new Date();
   await db.transaction(async (trx) => {
-    await beginWrite(trx);
+    // the first statement writes (the card's compare-and-set): no early write lock needed on SQLite
     await transitionCard(trx, {
       cardId: a.cardId,
       from: 'ENCODING',

@@ -152,7 +152,8 @@ export async function identifyCard(session: CardSession, opts: { atr?: Uint8Arra
   let limits = key ? opts.limitsCache?.get(key) : undefined;
   if (!limits) {
     limits = await readLimits(session);
-    if (key) opts.limitsCache?.set(key, limits);
+    // Only limits the card stated are kept for its ATR; a card without EF.ATR/INFO is asked again next time.
+    if (key && limits.source === '7F66') opts.limitsCache?.set(key, limits);
   }
   session.setLimits({ maxCommandData: limits.maxCommandData, maxResponseData: limits.maxResponseData });
   const fci = await session.send(selectIsd(), SW_OK, { label: 'ISD' });
@@ -239,8 +240,9 @@ export interface PersonalisationInput {
   /** SCP03 security level: 0x33 (default) or 0x03, 0x13. */
   securityLevel?: number;
   keyVersion?: number;
-  /** The eID application is already selected (the caller overlapped the SELECT with its claim). */
-  eidSelected?: boolean;
+  /** The caller already selected the eID application and opened SCP03 on the session ({@link openPersonalisation},
+   *  overlapped with its claim); the HSM time it took. */
+  opened?: { hsmMs: number };
 }
 
 /** Ports personalisation calls out to. */
@@ -359,6 +361,22 @@ export function dg15FromCardKey(spki: Uint8Array): Uint8Array {
   }
 }
 
+/**
+ * The first steps of personalisation, which write nothing to the card: SELECT eID, INITIALIZE UPDATE (the card
+ * only counts it), card cryptogram check, EXTERNAL AUTHENTICATE. Safe to run before the blank is claimed.
+ */
+export async function openPersonalisation(
+  session: CardSession,
+  identity: Pick<CardIdentity, 'blankSerial'>,
+  keys: Scp03SessionKeySource,
+  securityLevel = 0x33,
+  keyVersion = DEFAULT_KEY_VERSION,
+): Promise<{ hsmMs: number }> {
+  await selectEid(session);
+  const { hsmMs } = await openSecureChannel(session, keys, identity, securityLevel, keyVersion);
+  return { hsmMs };
+}
+
 /** Personalises the eID application (see the module comment). The session must hold `identity`'s card. */
 export async function personalise(
   session: CardSession,
@@ -367,8 +385,7 @@ export async function personalise(
   ports: PersonalisationPorts,
 ): Promise<PersonalisationResult> {
   const level = input.securityLevel ?? 0x33;
-  if (!input.eidSelected) await selectEid(session);
-  let { hsmMs } = await openSecureChannel(session, ports.keys, identity, level, input.keyVersion);
+  let { hsmMs } = input.opened ?? (await openPersonalisation(session, identity, ports.keys, level, input.keyVersion));
 
   const key = await session.send(generateAsymmetricKeyPair(), SW_OK, { label: 'AA key' });
   const dg15 = dg15FromCardKey(key.data);
