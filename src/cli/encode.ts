@@ -21,7 +21,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Knex } from 'knex';
 import {
   type CardLimits,
@@ -313,7 +313,7 @@ export function registerEncodeCommand(program: Command, withContext: WithContext
     .option('--count <n>', 'encode at most N cards', intArg('--count', 1, 10_000_000))
     .option('--batch <id>', 'only cards of this batch', intArg('--batch', 1, Number.MAX_SAFE_INTEGER))
     .option('--lot <lot>', 'blank lot loaded in the encoders (default: oldest lot with stock)')
-    .option('--level <hex>', 'SCP03 security level: 33 (C-MAC, C-DEC, R-MAC, R-ENC), 13 or 03', levelArg, 0x33)
+    .addOption(new Option('--level <hex>', 'SCP03 security level: 33 (C-MAC, C-DEC, R-MAC, R-ENC), 13 or 03').argParser(levelArg).default(0x33, '33'))
     .option('--wait <seconds>', 'how long each reader waits for its next blank (0: only blanks present now)', intArg('--wait', 0, 86_400), 0)
     .option('--master-key <label>', 'label of the card master key in the HSM', DEFAULT_MASTER_KEY_LABEL)
     .option('--json', 'JSON output')
