@@ -1,7 +1,7 @@
 /**
  * `kadi encode` and `kadi gp-master-key` as an operator runs them: a child process with its own KADI_HOME (SQLite,
- * a SoftHSM token of its own), this run's pcscd, Kadi virtual cards in two reader slots. The program is the real
- * `buildProgram()` of src/cli/main.ts with `registerEncodeCommand` added the way main.ts adds it.
+ * a SoftHSM token of its own), this run's pcscd, Kadi virtual cards in two reader slots. The program is
+ * the real `kadi` entry point (bin/kadi.mjs).
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,23 +25,6 @@ import { SOFTHSM_MODULE, makeConfig, startServices, stopServices, type ServiceCo
 const REPO = path.resolve(import.meta.dirname, '..');
 const MASTER = randomBytes(32);
 
-/** The CLI entry, as main.ts will have it: buildProgram() + registerEncodeCommand(program, withContext, actor). */
-const ENTRY = `
-import { buildProgram } from './src/cli/main.ts';
-import { registerEncodeCommand } from './src/cli/encode.ts';
-import { Context } from './src/cli/context.ts';
-import { reportError } from './src/cli/output.ts';
-const withContext = async (json, body) => {
-  let ctx;
-  try { ctx = Context.fromEnv(); const code = await body(ctx); if (typeof code === 'number') process.exitCode = code; }
-  catch (e) { process.exitCode = reportError(e, json); }
-  finally { await ctx?.close(); }
-};
-const program = buildProgram();
-registerEncodeCommand(program, withContext, () => program.opts().actor);
-await program.parseAsync(['node', 'kadi', ...process.argv.slice(1)]);
-`;
-
 let home: string;
 let cfg: ServiceConfig;
 let claim: SlotClaim;
@@ -51,7 +34,7 @@ const readers: Array<{ name: string; index: number; port: number }> = [];
 
 function kadi(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ENTRY, '--', ...args], { cwd: REPO, env, timeout: 60_000 }, (err, stdout, stderr) =>
+    execFile(process.execPath, [path.join(REPO, 'bin/kadi.mjs'), ...args], { cwd: REPO, env, timeout: 60_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) : 0, stdout, stderr }),
     );
   });
