@@ -105,7 +105,8 @@ describe('kadi encode / kadi gp-master-key', { timeout: 120_000 }, () => {
     expect(show.stdout).toContain(`check value ${info.checkValue}`);
     expect(show.stdout).not.toContain(MASTER.toString('hex').slice(0, 8));
     const again = await kadi(['gp-master-key', 'import', '--file', '/nonexistent']);
-    expect(again.code).not.toBe(0);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('GP_MASTER_KEY_FILE_UNREADABLE');
   });
 
   it('encodes the prepared cards onto the blanks in the named readers, with a summary', async () => {

@@ -296,7 +296,12 @@ export function encodeStagePlan(concurrency = 1): Stage {
 }
 
 function readMasterFile(file: string): Uint8Array {
-  const raw = readFileSync(file);
+  let raw: Buffer;
+  try {
+    raw = readFileSync(file);
+  } catch (e) {
+    throw new ValidationError('GP_MASTER_KEY_FILE_UNREADABLE', `cannot read the key file ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { details: { file } });
+  }
   const text = raw.toString('latin1').trim();
   if (/^[0-9a-fA-F]+$/.test(text) && [32, 48, 64].includes(text.length)) return new Uint8Array(Buffer.from(text, 'hex'));
   if ([16, 24, 32].includes(raw.length)) return new Uint8Array(raw);
