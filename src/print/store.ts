@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { appendAudit, type AuditInput } from '../audit/index.ts';
-import { type CardState, transitionCard } from '../cards/index.ts';
+import { type CardState, spoilAndReplace, transitionCard } from '../cards/index.ts';
 import { beginWrite, insertedId } from '../db/index.ts';
 import { decodeDg1 } from '../lds/index.ts';
 import type { Signer } from '../pki/index.ts';
@@ -397,14 +397,15 @@ export interface MarkResult {
   from: CardState;
   to: CardState;
   reason?: string;
-  /** The replacement card created for the order after a misprint. */
+  /** The replacement card created for the order after a misprint (absent when the order went to REVIEW). */
   replacementCardId?: number;
 }
 
 /**
  * Printer feedback for one card. `printed`: ENCODED -> PRINTED. `misprinted`: ENCODED or PRINTED -> SPOILED with
  * reason MISPRINT_<CODE> (the blank is to be destroyed), and the order gets a new ORDERED card in the same
- * transaction (DESIGN.md §1: a spoiled blank re-queues its order), its attempts counted.
+ * transaction through spoilAndReplace (DESIGN.md §1: a spoiled blank re-queues its order; after repeated failures
+ * the order goes to REVIEW instead).
  */
 export async function markCard(db: Knex, ref: string, mark: { printed: true } | { misprinted: string }, opts: { actor: string; jobId?: number }): Promise<MarkResult> {
   return db.transaction(async (trx) => {
@@ -426,22 +427,14 @@ export async function markCard(db: Knex, ref: string, mark: { printed: true } | 
       throw new StateError('PRINT_MARK_STATE', `card ${card.id} is ${card.state}; only an ENCODED or PRINTED card can be marked misprinted`, { details: { cardId: card.id, state: card.state } });
     }
     const reason = `MISPRINT_${code}`;
-    await transitionCard(trx, { cardId: card.id, from: card.state, to: 'SPOILED', reason, actor: opts.actor, data });
-    const replacementCardId = await replaceCard(trx, card.id, card.orderId, opts.actor, reason);
-    return { cardId: card.id, from: card.state, to: 'SPOILED', reason, replacementCardId };
+    const spoiled = await spoilAndReplace(trx, card.id, reason, opts.actor, { from: card.state, data });
+    return {
+      cardId: card.id,
+      from: card.state,
+      to: 'SPOILED',
+      reason,
+      ...(spoiled.replacementCardId !== null ? { replacementCardId: spoiled.replacementCardId } : {}),
+    };
   });
 }
 
-/**
- * A new ORDERED card for an order whose card was spoiled (attempts + 1), audited as `order.requeue` — the same
- * requeue QC does after a failed card (src/api/qc-results.ts).
- */
-async function replaceCard(trx: Knex.Transaction, spoiledCardId: number, orderId: number, actor: string, reason: string): Promise<number> {
-  const order = await trx('card_orders').where({ id: orderId }).first('centre_code');
-  if (!order) throw new NotFoundError('ORDER_NOT_FOUND', `order ${orderId} does not exist`);
-  const now = new Date().toISOString();
-  const id = insertedId(await trx('cards').insert({ order_id: orderId, state: 'ORDERED', centre_code: order.centre_code, created_at: now, updated_at: now }).returning('id'));
-  await trx('card_orders').where({ id: orderId }).update({ attempts: trx.raw('attempts + 1'), updated_at: now });
-  await appendAudit(trx, { actor, action: 'order.requeue', entityType: 'order', entityId: orderId, data: { spoiledCard: spoiledCardId, newCard: id, reason } });
-  return id;
-}
