@@ -192,63 +192,40 @@ const WRITER = new Writer();
 const BLOCK = new Float64Array(64);
 const COEF = new Int32Array(64);
 
+/** One 8-point AAN forward DCT in place over d[o], d[o + s], ..., d[o + 7s] (s = 1: a row, s = 8: a column). */
+function dct8(d: Float64Array, o: number, s: number): void {
+  const t0 = d[o]! + d[o + 7 * s]!, t7 = d[o]! - d[o + 7 * s]!;
+  const t1 = d[o + s]! + d[o + 6 * s]!, t6 = d[o + s]! - d[o + 6 * s]!;
+  const t2 = d[o + 2 * s]! + d[o + 5 * s]!, t5 = d[o + 2 * s]! - d[o + 5 * s]!;
+  const t3 = d[o + 3 * s]! + d[o + 4 * s]!, t4 = d[o + 3 * s]! - d[o + 4 * s]!;
+  let t10 = t0 + t3;
+  const t13 = t0 - t3;
+  let t11 = t1 + t2;
+  let t12 = t1 - t2;
+  d[o] = t10 + t11;
+  d[o + 4 * s] = t10 - t11;
+  const z1 = (t12 + t13) * 0.707106781;
+  d[o + 2 * s] = t13 + z1;
+  d[o + 6 * s] = t13 - z1;
+  t10 = t4 + t5;
+  t11 = t5 + t6;
+  t12 = t6 + t7;
+  const z5 = (t10 - t12) * 0.382683433;
+  const z2 = 0.5411961 * t10 + z5;
+  const z4 = 1.306562965 * t12 + z5;
+  const z3 = t11 * 0.707106781;
+  const z11 = t7 + z3, z13 = t7 - z3;
+  d[o + 5 * s] = z13 + z2;
+  d[o + 3 * s] = z13 - z2;
+  d[o + s] = z11 + z4;
+  d[o + 7 * s] = z11 - z4;
+}
+
 /** Forward DCT of BLOCK (level-shifted samples, natural order) and quantisation into COEF (zig-zag order). */
 function fdctQuant(div: Float64Array): void {
   const d = BLOCK;
-  for (let o = 0; o < 64; o += 8) {
-    const t0 = d[o]! + d[o + 7]!, t7 = d[o]! - d[o + 7]!;
-    const t1 = d[o + 1]! + d[o + 6]!, t6 = d[o + 1]! - d[o + 6]!;
-    const t2 = d[o + 2]! + d[o + 5]!, t5 = d[o + 2]! - d[o + 5]!;
-    const t3 = d[o + 3]! + d[o + 4]!, t4 = d[o + 3]! - d[o + 4]!;
-    let t10 = t0 + t3;
-    const t13 = t0 - t3;
-    let t11 = t1 + t2;
-    let t12 = t1 - t2;
-    d[o] = t10 + t11;
-    d[o + 4] = t10 - t11;
-    const z1 = (t12 + t13) * 0.707106781;
-    d[o + 2] = t13 + z1;
-    d[o + 6] = t13 - z1;
-    t10 = t4 + t5;
-    t11 = t5 + t6;
-    t12 = t6 + t7;
-    const z5 = (t10 - t12) * 0.382683433;
-    const z2 = 0.5411961 * t10 + z5;
-    const z4 = 1.306562965 * t12 + z5;
-    const z3 = t11 * 0.707106781;
-    const z11 = t7 + z3, z13 = t7 - z3;
-    d[o + 5] = z13 + z2;
-    d[o + 3] = z13 - z2;
-    d[o + 1] = z11 + z4;
-    d[o + 7] = z11 - z4;
-  }
-  for (let o = 0; o < 8; o++) {
-    const t0 = d[o]! + d[o + 56]!, t7 = d[o]! - d[o + 56]!;
-    const t1 = d[o + 8]! + d[o + 48]!, t6 = d[o + 8]! - d[o + 48]!;
-    const t2 = d[o + 16]! + d[o + 40]!, t5 = d[o + 16]! - d[o + 40]!;
-    const t3 = d[o + 24]! + d[o + 32]!, t4 = d[o + 24]! - d[o + 32]!;
-    let t10 = t0 + t3;
-    const t13 = t0 - t3;
-    let t11 = t1 + t2;
-    let t12 = t1 - t2;
-    d[o] = t10 + t11;
-    d[o + 32] = t10 - t11;
-    const z1 = (t12 + t13) * 0.707106781;
-    d[o + 16] = t13 + z1;
-    d[o + 48] = t13 - z1;
-    t10 = t4 + t5;
-    t11 = t5 + t6;
-    t12 = t6 + t7;
-    const z5 = (t10 - t12) * 0.382683433;
-    const z2 = 0.5411961 * t10 + z5;
-    const z4 = 1.306562965 * t12 + z5;
-    const z3 = t11 * 0.707106781;
-    const z11 = t7 + z3, z13 = t7 - z3;
-    d[o + 40] = z13 + z2;
-    d[o + 24] = z13 - z2;
-    d[o + 8] = z11 + z4;
-    d[o + 56] = z11 - z4;
-  }
+  for (let o = 0; o < 64; o += 8) dct8(d, o, 1);
+  for (let o = 0; o < 8; o++) dct8(d, o, 8);
   for (let k = 0; k < 64; k++) {
     const nat = ZIGZAG[k]!;
     const v = d[nat]! * div[nat]!;
