@@ -80,7 +80,7 @@ beforeAll(async () => {
   const { template, baseDir } = await loadTemplateFile(path.join(ROOT, 'templates/kenya-eid.json'));
   stages = [
     prepareStage(t.db, PREP, 2),
-    encodeStage({ pool: bureau.pool, deps: bureau.deps }),
+    encodeStage({ pool: bureau.pool!, deps: bureau.deps }),
     printStage({ db: t.db, template, baseDir, outDir: path.join(tmp, 'print'), sealSession: await sealSigningSession({ db: t.db, keyStore: hsm }), actor: 'worker:print' }),
     qcStage({ db: t.db, actor: 'worker:qc', reader: bureau.qcReader, face: 'print-job' }),
     packStage({ db: t.db, actor: 'worker:pack' }),

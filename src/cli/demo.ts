@@ -98,8 +98,9 @@ export async function runDemo(ctx: Context, o: DemoOptions): Promise<Record<stri
   const encoders = o.encoders ?? 4;
   say(`5/${STEPS} production on ${encoders} virtual encoders: prepare, encode, print, QC, pack (2 injected faults)`);
   const bureauLog: string[] = [];
-  const stages = await buildStages(ctx, db, o.actor, undefined, {
-    virtualCards: { encoders, qcReaders: Math.min(2, Math.max(1, encoders >> 1)), faults: { pullMidWrite: 1, unlockedChips: 1 }, printDir: path.join(out, 'print'), log: (m) => bureauLog.push(m) },
+  const stages = await buildStages(ctx, db, o.actor, {
+    virtualCards: { encoders, qcReaders: Math.min(2, Math.max(1, encoders >> 1)), faults: { pullMidWrite: 1, unlockedChips: 1 }, log: (m) => bureauLog.push(m) },
+    printDir: path.join(out, 'print'),
   });
   const conn = redisConnection(ctx.config.redisUrl);
   const log = createLogger(ctx.config.logLevel === 'info' ? 'warn' : ctx.config.logLevel, 'kadi-demo');

@@ -280,21 +280,6 @@ export async function buildEncodeStage(ctx: Context, db: Knex, actor: string, o:
   }
 }
 
-/**
- * The encode stage as `kadi batch run` needs it: name and states only, so a flow can be planned on a machine
- * without readers or HSM access. Its `run` refuses (workers use {@link buildEncodeStage}).
- */
-export function encodeStagePlan(concurrency = 1): Stage {
-  return {
-    name: 'encode',
-    accepts: ['PREPARED', 'ENCODING'],
-    concurrency,
-    run: async () => {
-      throw new EncodeError(EncodeCode.NO_BLANK, 'this process has no encoders (planning only)');
-    },
-  };
-}
-
 function readMasterFile(file: string): Uint8Array {
   let raw: Buffer;
   try {

@@ -28,7 +28,11 @@ import {
   submitBatch,
   type Stage,
   type StageName,
+  PIPELINE,
 } from '../pipeline/index.ts';
+import type { SlotSpec } from '../../applets/index.ts';
+import type { Pkcs11Hsm } from '../hsm/index.ts';
+import { buildEncodeStage } from './encode.ts';
 import type { Context } from './context.ts';
 import type { WithContext } from './run.ts';
 import { createLogger } from './log.ts';
@@ -39,23 +43,26 @@ import { printJson, printLine, progress } from './output.ts';
 
 /** Virtual hardware for the encode and qc stages (src/pipeline virtual-bureau). */
 export interface VirtualCardsOptions {
-  /** Encoder slots (default 4). */
-  encoders?: number;
-  /** QC reader slots (default 1). */
-  qcReaders?: number;
+  /** Encoder slots: how many (the first free ones) or which (indices into the pcscd slot list). Default 4. */
+  encoders?: number | readonly number[];
+  /** QC reader slots: how many (after the encoders) or which. Default 1. */
+  qcReaders?: number | readonly number[];
   faults?: VirtualBureauOptions['faults'];
-  /** Where per-card print files go (default $KADI_HOME/print). */
-  printDir?: string;
   log?: (msg: string) => void;
 }
 
 export interface BuildStagesOptions {
-  /** Runs encode, print, qc and pack on Kadi's virtual cards (in this process). */
+  /** The stages to build (default: all five). */
+  roles?: readonly StageName[];
+  /** Jobs at once per stage (encode: one per reader regardless). */
+  concurrency?: number;
+  /** Runs encode and qc on Kadi's virtual cards in the local pcscd slots (in this process). */
   virtualCards?: VirtualCardsOptions;
+  /** Encoder reader names without virtual cards (default: every reader pcscd offers). */
+  readers?: string[];
+  /** Where per-card print files go (default $KADI_HOME/print). */
+  printDir?: string;
 }
-
-/** Stages that need hardware configuration when virtual cards are off. */
-export const HARDWARE_STAGES: readonly StageName[] = ['encode', 'print', 'qc', 'pack'];
 
 /** Points libpcsclite at this installation's pcscd (scripts/services.sh) and returns its slots. */
 export function localPcsc(ctx: Context): PcscEnv {
@@ -70,77 +77,132 @@ export interface BuiltStages extends Array<Stage> {
   bureau?: VirtualBureau;
 }
 
-/**
- * The stages this installation runs, in order: prepare; with `virtualCards` also encode, print, qc and pack on
- * the virtual bureau. Without it only prepare runs here: encode needs encoder readers (a reader pool and the
- * card master key in the HSM), print a printer, qc QC readers — see `kadi workers start --virtual-cards`.
- */
-export async function buildStages(ctx: Context, db: Knex, actor: string, concurrency?: number, opts: BuildStagesOptions = {}): Promise<BuiltStages> {
-  const stages: BuiltStages = [
-    prepareStage(
-      db,
-      {
-        actor,
-        issuingState: ctx.config.issuingState,
-        issuingAuthority: 'REGISTRAR OF PERSONS KENYA',
-        validityYears: 10,
-        personalisationSystem: 'KADI',
-      },
-      concurrency ?? 4,
-    ),
-  ];
-  const v = opts.virtualCards;
-  if (!v) return stages;
-  const e = v.encoders ?? 4;
-  const q = v.qcReaders ?? 1;
-  const pcsc = localPcsc(ctx);
-  const slots = pcsc.slots.filter((s) => s.name);
-  if (slots.length < e + q) {
-    throw new KadiError('PIPELINE_NOT_ENOUGH_READERS', `${e} encoders and ${q} QC readers need ${e + q} reader slots; pcscd has ${slots.length}`, {
-      hint: 'Use fewer --encoders, or start pcscd with more readers (KADI_READERS).',
-    });
+/** Picks reader slots: `want` is a count (taken from `free` in order) or explicit indices. */
+function pickSlots(all: readonly SlotSpec[], free: SlotSpec[], want: number | readonly number[], what: string): SlotSpec[] {
+  if (typeof want === 'number') {
+    if (free.length < want) {
+      throw new KadiError('PIPELINE_NOT_ENOUGH_READERS', `${want} ${what} need ${want} free reader slots; ${free.length} left of ${all.length}`, {
+        hint: 'Use fewer --encoders/--qc-readers, or start pcscd with more readers (KADI_READERS).',
+      });
+    }
+    return free.splice(0, want);
   }
-  const hsm = openHsm(ctx.config, { sessions: e + 3 });
-  let bureau: VirtualBureau | undefined;
+  return want.map((i) => {
+    const k = free.findIndex((s) => s.index === i);
+    if (k < 0) {
+      throw new KadiError('PIPELINE_READER_SLOT', `reader slot ${i} for ${what} does not exist or is taken twice (slots 0-${all.length - 1})`, {
+        hint: 'Reader slots are numbered from 0 in $KADI_HOME/pcsc/readers (KADI_READERS sets how many pcscd offers).',
+      });
+    }
+    return free.splice(k, 1)[0]!;
+  });
+}
+
+/**
+ * Builds the stages of `roles` that this process runs, in pipeline order. prepare, print and pack need the
+ * database (print: also the HSM for seals); encode needs encoder readers and the card master key in the HSM; qc
+ * needs QC readers — on a real line a card handler, which Kadi drives only as virtual cards (`virtualCards`);
+ * at a manual QC station `kadi qc chip` is used instead. Flows are planned with PIPELINE, not with this list.
+ */
+export async function buildStages(ctx: Context, db: Knex, actor: string, opts: BuildStagesOptions = {}): Promise<BuiltStages> {
+  const roles = new Set<StageName>(opts.roles ?? STAGE_NAMES);
+  const stages: BuiltStages = [];
+  const closers: Array<() => Promise<void>> = [];
+  const closeAll = async (): Promise<void> => {
+    for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+  };
   try {
-    const keyFile = path.resolve(process.env.KADI_CARD_MASTER_KEY_FILE ?? path.join(ctx.config.home, 'secrets', 'card-master-key'));
-    bureau = await openVirtualBureau({
-      db,
-      hsm,
-      masterKey: readCardMasterKeyFile(keyFile),
-      storeDir: path.join(ctx.config.home, 'cards'),
-      encoderSlots: slots.slice(0, e),
-      qcSlots: slots.slice(e, e + q),
-      encodeActor: `${actor}:encode`,
-      ...(v.faults ? { faults: v.faults } : {}),
-      ...(v.log ? { log: v.log } : {}),
-    });
-    const { template, baseDir } = await loadTemplateFile(DEFAULT_TEMPLATE);
-    const sealSession = await sealSigningSession({ db, keyStore: hsm });
-    const b = bureau;
-    let closed = false;
-    const closeAll = async (): Promise<void> => {
-      if (closed) return;
-      closed = true;
-      await b.close();
-      await hsm.close();
+    let hsm: Pkcs11Hsm | undefined;
+    const useHsm = (sessions: number): Pkcs11Hsm => {
+      if (!hsm) {
+        const h = openHsm(ctx.config, { sessions });
+        hsm = h;
+        closers.push(() => h.close());
+      }
+      return hsm;
     };
-    stages.push(
-      encodeStage({ pool: b.pool, deps: b.deps }),
-      printStage({ db, template, baseDir, outDir: v.printDir ?? path.join(ctx.config.home, 'print'), sealSession, actor: `${actor}:print`, concurrency: concurrency ?? 2 }),
-      qcStage({ db, actor: `${actor}:qc`, reader: b.qcReader, face: 'print-job', concurrency: q, issuingState: ctx.config.issuingState }),
-      packStage({ db, actor: `${actor}:pack` }),
-    );
-    // the bureau (readers, HSM) closes once, after the last stage that uses it
-    const last = stages[stages.length - 1]!;
-    last.close = closeAll;
-    stages.bureau = b;
-    return stages;
+    const v = opts.virtualCards;
+    let qcCount = 0;
+    if (v && (roles.has('encode') || roles.has('qc'))) {
+      const pcsc = localPcsc(ctx);
+      const slots = pcsc.slots.filter((s) => s.name);
+      const free = [...slots];
+      const enc = roles.has('encode') ? pickSlots(slots, free, v.encoders ?? 4, 'encoders') : [];
+      const qc = roles.has('qc') ? pickSlots(slots, free, v.qcReaders ?? 1, 'QC readers') : [];
+      qcCount = qc.length;
+      const h = useHsm(enc.length + 3);
+      const keyFile = path.resolve(process.env.KADI_CARD_MASTER_KEY_FILE ?? path.join(ctx.config.home, 'secrets', 'card-master-key'));
+      const bureau = await openVirtualBureau({
+        db,
+        hsm: h,
+        masterKey: readCardMasterKeyFile(keyFile),
+        storeDir: path.join(ctx.config.home, 'cards'),
+        encoderSlots: enc,
+        qcSlots: qc,
+        encodeActor: `${actor}:encode`,
+        ...(v.faults ? { faults: v.faults } : {}),
+        ...(v.log ? { log: v.log } : {}),
+      });
+      closers.push(() => bureau.close());
+      stages.bureau = bureau;
+    }
+    const b = stages.bureau;
+    for (const name of STAGE_NAMES) {
+      if (!roles.has(name)) continue;
+      switch (name) {
+        case 'prepare':
+          stages.push(
+            prepareStage(
+              db,
+              { actor, issuingState: ctx.config.issuingState, issuingAuthority: 'REGISTRAR OF PERSONS KENYA', validityYears: 10, personalisationSystem: 'KADI' },
+              opts.concurrency ?? 4,
+            ),
+          );
+          break;
+        case 'encode':
+          if (b?.pool) stages.push(encodeStage({ pool: b.pool, deps: b.deps }));
+          else {
+            const st = await buildEncodeStage(ctx, db, `${actor}:encode`, opts.readers ? { readers: opts.readers } : {});
+            const { close, ...rest } = st;
+            if (close) closers.push(close);
+            stages.push(rest);
+          }
+          break;
+        case 'print': {
+          const { template, baseDir } = await loadTemplateFile(DEFAULT_TEMPLATE);
+          const sealSession = await sealSigningSession({ db, keyStore: useHsm(3) });
+          const printDir = opts.printDir ?? path.join(ctx.config.home, 'print');
+          stages.push(printStage({ db, template, baseDir, outDir: printDir, sealSession, actor: `${actor}:print`, concurrency: opts.concurrency ?? 2 }));
+          break;
+        }
+        case 'qc':
+          if (!b) {
+            throw new KadiError('PIPELINE_QC_NEEDS_HANDLER', 'the qc role reads chips from QC readers, which Kadi drives only as virtual cards', {
+              hint: 'Use --virtual-cards, or check cards at a QC station with `kadi qc chip --reader NAME`.',
+            });
+          }
+          stages.push(qcStage({ db, actor: `${actor}:qc`, reader: b.qcReader, face: 'print-job', concurrency: qcCount, issuingState: ctx.config.issuingState }));
+          break;
+        case 'pack':
+          stages.push(packStage({ db, actor: `${actor}:pack` }));
+          break;
+      }
+    }
   } catch (err) {
-    await bureau?.close();
-    await hsm.close();
+    await closeAll();
     throw err;
   }
+  // everything opened here closes once, after the last stage
+  if (stages.length > 0) stages[stages.length - 1]!.close = closeAll;
+  return stages;
+}
+
+/** Roles `kadi workers start` runs without --virtual-cards: those needing no card hardware. */
+const DEFAULT_HW_ROLES: Array<StageName | 'batch'> = ['prepare', 'print', 'pack', 'batch'];
+
+function slotsArg(v: string): number[] {
+  if (!/^\d+(,\d+)*$/.test(v)) throw new InvalidArgumentError('give reader slot indices, e.g. 0,1');
+  return v.split(',').map(Number);
 }
 
 function rolesArg(v: string): Array<StageName | 'batch'> {
@@ -167,8 +229,7 @@ export function registerPipelineCommands(program: Command, withContext: WithCont
         const db = await ctx.db();
         const conn = redisConnection(ctx.config.redisUrl);
         try {
-          const stages = await buildStages(ctx, db, actor());
-          const r = await submitBatch(db, conn, stages, Number(id), actor());
+          const r = await submitBatch(db, conn, PIPELINE, Number(id), actor());
           if (!o.json) printLine(`batch ${r.batchId} run ${r.run}: ${r.cards} cards queued (${r.jobs} jobs)`);
           if (o.wait) {
             const bar = progress(!!o.json);
@@ -177,7 +238,7 @@ export function registerPipelineCommands(program: Command, withContext: WithCont
             for (;;) {
               const b = await getBatch(db, r.batchId);
               const states: Array<{ state: CardState }> = await db('cards').where({ batch_id: r.batchId }).select('state');
-              bar.update(states.filter((c) => remainingStages(c.state, stages).length === 0).length);
+              bar.update(states.filter((c) => remainingStages(c.state, PIPELINE).length === 0).length);
               if (b.state === 'COMPLETED') break;
               await new Promise((res) => setTimeout(res, 500));
             }
@@ -194,29 +255,38 @@ export function registerPipelineCommands(program: Command, withContext: WithCont
   workers
     .command('start')
     .description('run pipeline workers in this process until SIGINT/SIGTERM (finishes the card in flight)')
-    .option('--role <roles>', `comma list of ${STAGE_NAMES.join(', ')}, batch, or all`, rolesArg, [...STAGE_NAMES, 'batch'])
+    .option('--role <roles>', `comma list of ${STAGE_NAMES.join(', ')}, batch, or all (default: all with --virtual-cards, else ${DEFAULT_HW_ROLES.join(',')})`, rolesArg)
     .option('--concurrency <n>', 'jobs at once per stage (encode: one per reader)', (v) => Number(v))
     .option('--stalled-interval <ms>', 'stalled-job check interval, the same for every worker', (v) => Number(v), 10_000)
-    .option('--virtual-cards', 'run encode, print, qc and pack on Kadi virtual cards in the local pcscd slots (demo, development)')
-    .option('--encoders <k>', 'with --virtual-cards: encoder slots kept loaded with blanks', (v) => Number(v), 4)
-    .option('--qc-readers <q>', 'with --virtual-cards: QC reader slots', (v) => Number(v), 1)
-    .action(async (o: { role: Array<StageName | 'batch'>; concurrency?: number; stalledInterval: number; virtualCards?: boolean; encoders: number; qcReaders: number }) =>
+    .option('--lock-duration <ms>', 'job lock lifetime: a killed worker\'s card is taken up again after it (default max(30000, 2 x stalled interval))', (v) => Number(v))
+    .option('--readers <names>', 'encode role on real PC/SC readers: comma list of reader names (default: every reader)', (v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .option('--virtual-cards', 'run encode and qc on Kadi virtual cards in the local pcscd slots (demo, development, tests)')
+    .option('--encoders <k>', 'with --virtual-cards: encoder slots kept loaded with blanks (the first free slots)', (v) => Number(v), 4)
+    .option('--qc-readers <q>', 'with --virtual-cards: QC reader slots (the next free slots)', (v) => Number(v), 1)
+    .option('--encoder-slots <list>', 'with --virtual-cards: exactly these reader slots as encoders, e.g. 0,1 (several worker processes on one machine)', slotsArg)
+    .option('--qc-slots <list>', 'with --virtual-cards: exactly these reader slots for QC, e.g. 4', slotsArg)
+    .action(async (o: { role?: Array<StageName | 'batch'>; concurrency?: number; stalledInterval: number; lockDuration?: number; readers?: string[]; virtualCards?: boolean; encoders: number; qcReaders: number; encoderSlots?: number[]; qcSlots?: number[] }) =>
       withContext(false, async (ctx) => {
         const log = createLogger(ctx.config.logLevel, 'kadi-workers');
         const db = await ctx.db();
-        const stages = await buildStages(ctx, db, actor(), o.concurrency, o.virtualCards ? { virtualCards: { encoders: o.encoders, qcReaders: o.qcReaders, log: (m) => log.warn({}, m) } } : {});
-        if (!o.virtualCards) {
-          log.warn({ stages: HARDWARE_STAGES }, 'only the prepare stage runs: encode, print, qc and pack need hardware configuration (or --virtual-cards)');
-        }
+        const roles = o.role ?? (o.virtualCards ? [...STAGE_NAMES, 'batch'] : DEFAULT_HW_ROLES);
+        const stages = await buildStages(ctx, db, actor(), {
+          roles: roles.filter((r): r is StageName => r !== 'batch'),
+          ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+          ...(o.readers ? { readers: o.readers } : {}),
+          ...(o.virtualCards ? { virtualCards: { encoders: o.encoderSlots ?? o.encoders, qcReaders: o.qcSlots ?? o.qcReaders, log: (m: string) => log.warn({}, m) } } : {}),
+        });
         const pool = await startWorkers({
           db,
           connection: () => redisConnection(ctx.config.redisUrl),
           stages,
-          roles: o.role,
+          pipeline: PIPELINE,
+          roles,
           stalledIntervalMs: o.stalledInterval,
+          ...(o.lockDuration ? { lockDurationMs: o.lockDuration } : {}),
           log,
         });
-        log.info({ roles: o.role, stages: stages.map((s) => s.name) }, 'workers started');
+        log.info({ roles, pid: process.pid }, 'workers started');
         await new Promise<void>((resolve) => {
           const stop = (sig: string) => {
             log.info({ signal: sig }, 'stopping: finishing jobs in flight');

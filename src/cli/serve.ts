@@ -6,11 +6,10 @@
 import { existsSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { buildServer, listUsers } from '../api/index.ts';
-import { redisConnection, submitBatch } from '../pipeline/index.ts';
+import { PIPELINE, redisConnection, submitBatch } from '../pipeline/index.ts';
 import { isQcKind, QC_KINDS, type QcKind } from '../qc/index.ts';
 import type { WithContext } from './run.ts';
 import { DEFAULT_DEFINITION, loadDefinition, openHsm } from './keys.ts';
-import { buildStages } from './pipeline.ts';
 import { printLine } from './output.ts';
 
 function portArg(v: string): number {
@@ -60,7 +59,7 @@ export function registerServeCommand(program: Command, withContext: WithContext)
           runBatch: async (batchId: number, actor: string) => {
             const conn = redisConnection(cfg.redisUrl);
             try {
-              return await submitBatch(db, conn, await buildStages(ctx, db, actor), batchId, actor);
+              return await submitBatch(db, conn, PIPELINE, batchId, actor);
             } finally {
               conn.disconnect();
             }

@@ -11,7 +11,7 @@
  */
 import type { Knex } from 'knex';
 import { type EncodeDeps, type EncodeResult, type ReaderPool, encodeCard, isEncoding, recoverInterrupted, registerEncoder } from '../encoders/index.ts';
-import type { Stage } from './stages.ts';
+import { type Stage, stageSpec } from './stages.ts';
 
 export interface EncodeStageOptions {
   pool: ReaderPool;
@@ -38,8 +38,7 @@ export function encodeStage(o: EncodeStageOptions): Stage {
     return id;
   };
   return {
-    name: 'encode',
-    accepts: ['PREPARED', 'ENCODING'],
+    ...stageSpec('encode'),
     concurrency: o.concurrency ?? o.pool.encoders.length,
     async run(cardId) {
       const row = await db('cards').where({ id: cardId }).first('state');

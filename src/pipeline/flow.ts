@@ -21,7 +21,7 @@ import { getBatch, setBatchState } from '../batches/index.ts';
 import type { CardState } from '../cards/index.ts';
 import { NotFoundError, StateError } from '../shared/index.ts';
 import { QUEUE_PREFIX } from './redis.ts';
-import type { Stage, StageName } from './stages.ts';
+import type { StageName, StageSpec } from './stages.ts';
 
 export const BATCH_QUEUE = 'batch';
 
@@ -41,7 +41,7 @@ export function batchJobId(batchId: number, run: number): string {
 }
 
 /** The stages a card in `state` still needs, in order (empty when the card is done or dead). */
-export function remainingStages(state: CardState, stages: readonly Pick<Stage, 'name' | 'accepts'>[]): StageName[] {
+export function remainingStages(state: CardState, stages: readonly StageSpec[]): StageName[] {
   const i = stages.findIndex((s) => s.accepts.includes(state));
   return i < 0 ? [] : stages.slice(i).map((s) => s.name);
 }
@@ -78,7 +78,7 @@ export interface SubmitResult {
 export async function submitBatch(
   db: Knex,
   connection: Redis,
-  stages: readonly Stage[],
+  stages: readonly StageSpec[],
   batchId: number,
   actor: string,
   prefix: string = QUEUE_PREFIX,

@@ -7,7 +7,7 @@
  */
 import type { Knex } from 'knex';
 import { packCards } from '../dispatch/index.ts';
-import type { Stage } from './stages.ts';
+import { type Stage, stageSpec } from './stages.ts';
 
 export interface PackStageOptions {
   db: Knex;
@@ -19,8 +19,7 @@ export interface PackStageOptions {
 
 export function packStage(o: PackStageOptions): Stage {
   return {
-    name: 'pack',
-    accepts: ['QC_PASSED'],
+    ...stageSpec('pack'),
     concurrency: o.concurrency ?? 1,
     async run(cardId) {
       const c = await o.db('cards').where({ id: cardId }).first('state', 'batch_id', 'centre_code');

@@ -26,7 +26,7 @@ import {
   signCardSeal,
 } from '../print/index.ts';
 import { KadiError, isKadiError } from '../shared/index.ts';
-import type { Stage } from './stages.ts';
+import { type Stage, stageSpec } from './stages.ts';
 
 export interface PrintStageOptions {
   db: Knex;
@@ -51,8 +51,7 @@ export function printStage(o: PrintStageOptions): Stage {
   const needsSeal = hasSeal(o.template);
   mkdirSync(o.outDir, { recursive: true });
   return {
-    name: 'print',
-    accepts: ['ENCODED'],
+    ...stageSpec('print'),
     concurrency: o.concurrency ?? 2,
     async run(cardId) {
       const c = await o.db('cards').where({ id: cardId }).first('state', 'batch_id');

@@ -17,7 +17,7 @@
 import type { Knex } from 'knex';
 import type { QcTrust } from '../qc/index.ts';
 import { type FaceChipData, type QcChannel, type QcDeps, type QcPolicy, type SealTrust, loadSealTrust, loadTrust, readFaceFromPrintJob, runChipQc, runFaceQc } from '../qc/index.ts';
-import type { Stage } from './stages.ts';
+import { type Stage, stageSpec } from './stages.ts';
 
 /** A QC reader holding the card. `release` is called in `finally` (take the card out, free the slot). */
 export interface QcReaderLease {
@@ -61,8 +61,7 @@ export function qcStage(o: QcStageOptions): Stage {
     return cache;
   };
   return {
-    name: 'qc',
-    accepts: ['PRINTED'],
+    ...stageSpec('qc'),
     concurrency: o.concurrency ?? 1,
     async run(cardId) {
       const row = await o.db('cards').where({ id: cardId }).first('state', 'chip_serial', 'document_number');

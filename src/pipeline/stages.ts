@@ -14,10 +14,32 @@ export type StageName = (typeof STAGE_NAMES)[number];
 
 export type StageOutcome = 'done' | 'skipped' | 'spoiled';
 
-export interface Stage {
+/** What a flow needs to know of a stage: its name and the card states in which it has work to do. */
+export interface StageSpec {
   name: StageName;
   /** Card states in which this stage has work to do. */
   accepts: readonly CardState[];
+}
+
+/**
+ * The production pipeline, in order. Batch flows are built from this list whatever this process can run itself:
+ * each stage's jobs wait in its queue for a worker that runs that role (on this machine or another).
+ */
+export const PIPELINE: readonly StageSpec[] = [
+  { name: 'prepare', accepts: ['ORDERED'] },
+  // ENCODING: a card left claimed by an encoder that stopped (recovered as spoiled, see encode-stage.ts)
+  { name: 'encode', accepts: ['PREPARED', 'ENCODING'] },
+  { name: 'print', accepts: ['ENCODED'] },
+  { name: 'qc', accepts: ['PRINTED'] },
+  { name: 'pack', accepts: ['QC_PASSED'] },
+];
+
+/** The pipeline's spec of stage `name`. */
+export function stageSpec(name: StageName): StageSpec {
+  return PIPELINE.find((s) => s.name === name)!;
+}
+
+export interface Stage extends StageSpec {
   /** Jobs processed at once by one worker process (readers for encode). */
   concurrency: number;
   run(cardId: number): Promise<StageOutcome>;
@@ -26,6 +48,6 @@ export interface Stage {
 }
 
 /** The card's next stage in a pipeline made of `stages` (in order), or undefined when none is left. */
-export function nextStageFor(state: CardState, stages: readonly Pick<Stage, 'name' | 'accepts'>[]): StageName | undefined {
+export function nextStageFor(state: CardState, stages: readonly StageSpec[] = PIPELINE): StageName | undefined {
   return stages.find((s) => s.accepts.includes(state))?.name;
 }

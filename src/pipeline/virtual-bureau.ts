@@ -97,7 +97,8 @@ export interface VirtualBureauOptions {
 }
 
 export interface VirtualBureau {
-  pool: ReaderPool;
+  /** The encoders (undefined when the bureau has no encoder slots: a QC-only worker). */
+  pool: ReaderPool | undefined;
   deps: EncodeDeps;
   /** The qc stage's reader port. */
   qcReader(card: { cardId: number; chipSerial: string | null }): Promise<QcReaderLease>;
@@ -114,7 +115,7 @@ function nameOf(s: SlotSpec): string {
 }
 
 export async function openVirtualBureau(o: VirtualBureauOptions): Promise<VirtualBureau> {
-  if (o.encoderSlots.length === 0 || o.qcSlots.length === 0) throw new RangeError('the virtual bureau needs at least one encoder slot and one QC slot');
+  if (o.encoderSlots.length === 0 && o.qcSlots.length === 0) throw new RangeError('the virtual bureau needs at least one encoder slot or one QC slot');
   const label = o.masterKeyLabel ?? VIRTUAL_CARD_MASTER_LABEL;
   await ensureCardMasterKeyInHsm(o.hsm, label, o.masterKey);
   const keys = new HsmCardKeys(o.hsm, label);
@@ -139,15 +140,14 @@ export async function openVirtualBureau(o: VirtualBureauOptions): Promise<Virtua
   let qcCtx: PcscContext | undefined;
   try {
     for (const s of o.encoderSlots) await insertBlank(s);
-    pool = await ReaderPool.open({ readers: o.encoderSlots.map(nameOf) });
-    qcCtx = await PcscContext.open({ readers: o.qcSlots.map(nameOf), only: o.qcSlots.map(nameOf) });
+    if (o.encoderSlots.length > 0) pool = await ReaderPool.open({ readers: o.encoderSlots.map(nameOf) });
+    if (o.qcSlots.length > 0) qcCtx = await PcscContext.open({ readers: o.qcSlots.map(nameOf), only: o.qcSlots.map(nameOf) });
   } catch (e) {
     await launcher.stop();
     await pool?.close();
     throw e;
   }
-  const readerPool = pool;
-  const ctx = qcCtx;
+  const qcContext = qcCtx;
 
   // Keep the encoders loaded: a used (or self-removed) card is replaced by a new blank after release.
   const refills = new Set<Promise<void>>();
@@ -159,15 +159,17 @@ export async function openVirtualBureau(o: VirtualBureauOptions): Promise<Virtua
     if (closing) return;
     await insertBlank(slot);
   };
-  const release = readerPool.release.bind(readerPool);
-  readerPool.release = (enc: Encoder, opts: { fresh?: boolean } = {}): void => {
-    release(enc, opts);
-    if (opts.fresh || closing) return;
-    const p = refill(enc)
-      .catch((e: Error) => o.log?.(`encoder ${enc.name}: cannot insert a new blank: ${e.message}`))
-      .finally(() => refills.delete(p));
-    refills.add(p);
-  };
+  if (pool) {
+    const release = pool.release.bind(pool);
+    pool.release = (enc: Encoder, opts: { fresh?: boolean } = {}): void => {
+      release(enc, opts);
+      if (opts.fresh || closing) return;
+      const p = refill(enc)
+        .catch((e: Error) => o.log?.(`encoder ${enc.name}: cannot insert a new blank: ${e.message}`))
+        .finally(() => refills.delete(p));
+      refills.add(p);
+    };
+  }
 
   // QC readers: one card at a time per slot.
   const freeQc = [...o.qcSlots];
@@ -196,6 +198,8 @@ export async function openVirtualBureau(o: VirtualBureauOptions): Promise<Virtua
         saveCard(launcher.store, st);
       }
     }
+    if (!qcContext) throw new KadiError('QC_NO_READER', 'this process has no QC reader slot', { hint: 'Run the qc role on a worker with QC slots (--qc-slots).' });
+    const ctx = qcContext;
     const slot = await takeQcSlot();
     const name = nameOf(slot);
     let channel: PcscCardChannel | undefined;
@@ -226,7 +230,7 @@ export async function openVirtualBureau(o: VirtualBureauOptions): Promise<Virtua
 
   let closed = false;
   return {
-    pool: readerPool,
+    pool,
     deps: { db: o.db, keys, signer, actor: o.encodeActor, ...(o.maxAttempts ? { maxAttempts: o.maxAttempts } : {}) },
     qcReader,
     launcher,
@@ -236,9 +240,9 @@ export async function openVirtualBureau(o: VirtualBureauOptions): Promise<Virtua
       closed = true;
       closing = true;
       await Promise.all([...refills]);
-      await readerPool.close();
+      await pool?.close();
       await launcher.stop();
-      ctx.close();
+      qcContext?.close();
       await signer.close();
     },
   };

@@ -18,7 +18,7 @@ import { getBatch, setBatchState } from '../batches/index.ts';
 import { isKadiError } from '../shared/index.ts';
 import { BATCH_QUEUE, batchFlowPresent, remainingStages, submitBatch } from './flow.ts';
 import { QUEUE_PREFIX } from './redis.ts';
-import type { Stage, StageName, StageOutcome } from './stages.ts';
+import type { Stage, StageName, StageOutcome, StageSpec } from './stages.ts';
 
 export interface WorkerLogger {
   info(obj: Record<string, unknown>, msg?: string): void;
@@ -30,20 +30,32 @@ export interface StartWorkersOptions {
   db: Knex;
   /** A connection factory: BullMQ needs its own blocking connection per worker. */
   connection: () => Redis;
-  /** The full ordered pipeline (used to decide what a batch still needs). */
+  /** The stages this process can run (built for its roles). */
   stages: readonly Stage[];
+  /** The full ordered pipeline, to decide what a batch still needs (default: `stages`; the CLI uses PIPELINE). */
+  pipeline?: readonly StageSpec[];
   /** Which stages this process works on; 'batch' is the batch-completion queue. */
   roles: ReadonlyArray<StageName | 'batch'>;
   /** Stalled-job check interval in ms (same for every worker; default 10000). */
   stalledIntervalMs?: number;
+  /**
+   * How long a job's lock lasts without renewal (the worker renews it every half period while alive); a killed
+   * worker's job is taken up again after it expires and the next stalled check. Default max(30 s, 2 x stalled).
+   */
+  lockDurationMs?: number;
   /** Recovery loop period in ms (0 disables; default 15000). */
   recoveryIntervalMs?: number;
   actor?: string;
   /** Redis key prefix of the queues (default `kadi`; one per installation, or per test). */
   prefix?: string;
   log: WorkerLogger;
-  /** Called after each job (metrics, progress). */
-  onJob?: (e: { stage: StageName | 'batch'; cardId?: number; outcome: StageOutcome | 'failed' | 'completed'; ms: number; error?: string }) => void;
+  /** Called when a job starts (jobs in flight). */
+  onJobStart?: (e: { stage: StageName | 'batch'; cardId?: number }) => void;
+  /**
+   * Called after each job (metrics, progress). `code` is the stable error code of a failed job (e.g.
+   * ENCODE_CARD_REMOVED; INTERNAL for an error that is not a KadiError): use it, never `error`, as a metric label.
+   */
+  onJob?: (e: { stage: StageName | 'batch'; cardId?: number; outcome: StageOutcome | 'failed' | 'completed'; ms: number; error?: string; code?: string }) => void;
 }
 
 export interface WorkerPool {
@@ -63,6 +75,10 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerPool> 
   const stalledInterval = o.stalledIntervalMs ?? 10_000;
   const prefix = o.prefix ?? QUEUE_PREFIX;
   const actor = o.actor ?? `worker@${os.hostname()}:${process.pid}`;
+  const pipeline = o.pipeline ?? o.stages;
+  for (const r of o.roles) {
+    if (r !== 'batch' && !o.stages.some((s) => s.name === r)) throw new RangeError(`role ${r} has no stage built in this process`);
+  }
   const workers: Worker[] = [];
   const connections: Redis[] = [];
   const conn = () => {
@@ -70,7 +86,7 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerPool> 
     connections.push(c);
     return c;
   };
-  const common = { prefix, stalledInterval, maxStalledCount: 5, lockDuration: Math.max(30_000, stalledInterval * 2) };
+  const common = { prefix, stalledInterval, maxStalledCount: 5, lockDuration: o.lockDurationMs ?? Math.max(30_000, stalledInterval * 2) };
 
   for (const stage of o.stages) {
     if (!o.roles.includes(stage.name)) continue;
@@ -79,14 +95,16 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerPool> 
       async (job: Job<{ cardId: number }>) => {
         const t0 = performance.now();
         const cardId = Number(job.data.cardId);
+        o.onJobStart?.({ stage: stage.name, cardId });
         try {
           const outcome = await stage.run(cardId);
           o.onJob?.({ stage: stage.name, cardId, outcome, ms: performance.now() - t0 });
           return { outcome };
         } catch (e) {
           const err = toJobError(e);
-          o.onJob?.({ stage: stage.name, cardId, outcome: 'failed', ms: performance.now() - t0, error: err.message });
-          o.log.warn({ stage: stage.name, cardId, jobId: job.id, error: err.message, retryable: !(err instanceof UnrecoverableError) }, 'stage failed');
+          const code = isKadiError(e) ? e.code : 'INTERNAL';
+          o.onJob?.({ stage: stage.name, cardId, outcome: 'failed', ms: performance.now() - t0, error: err.message, code });
+          o.log.warn({ stage: stage.name, cardId, jobId: job.id, code, error: err.message, retryable: !(err instanceof UnrecoverableError) }, 'stage failed');
           throw err;
         }
       },
@@ -102,8 +120,9 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerPool> 
       async (job: Job<{ batchId: number; run: number }>) => {
         const t0 = performance.now();
         const { batchId } = job.data;
+        o.onJobStart?.({ stage: 'batch' });
         const cards: Array<{ state: string }> = await o.db('cards').where({ batch_id: batchId }).select('state');
-        const pending = cards.filter((c) => remainingStages(c.state as never, o.stages).length > 0).length;
+        const pending = cards.filter((c) => remainingStages(c.state as never, pipeline).length > 0).length;
         const b = await getBatch(o.db, batchId);
         if (pending === 0 && b.state === 'RUNNING') await setBatchState(o.db, batchId, 'RUNNING', 'COMPLETED', actor);
         o.onJob?.({ stage: 'batch', outcome: 'completed', ms: performance.now() - t0 });
@@ -127,7 +146,7 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerPool> 
       for (const r of running) {
         const id = Number(r.id);
         if (await batchFlowPresent(o.db, lockConn, id, prefix)) continue;
-        const s = await submitBatch(o.db, lockConn, o.stages, id, actor, prefix);
+        const s = await submitBatch(o.db, lockConn, pipeline, id, actor, prefix);
         resubmitted++;
         o.log.warn({ batchId: id, run: s.run, cards: s.cards }, 'batch flow missing from Redis: resubmitted from the database');
       }
