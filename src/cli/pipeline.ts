@@ -29,6 +29,8 @@ import {
   type Stage,
   type StageName,
   PIPELINE,
+  startMetricsServer,
+  WorkerMetrics,
 } from '../pipeline/index.ts';
 import type { SlotSpec } from '../../applets/index.ts';
 import type { Pkcs11Hsm } from '../hsm/index.ts';
@@ -135,6 +137,7 @@ export async function buildStages(ctx: Context, db: Knex, actor: string, opts: B
       const bureau = await openVirtualBureau({
         db,
         hsm: h,
+        ...(process.env.KADI_CARD_MASTER_LABEL ? { masterKeyLabel: process.env.KADI_CARD_MASTER_LABEL } : {}),
         masterKey: readCardMasterKeyFile(keyFile),
         storeDir: path.join(ctx.config.home, 'cards'),
         encoderSlots: enc,
@@ -259,15 +262,30 @@ export function registerPipelineCommands(program: Command, withContext: WithCont
     .option('--concurrency <n>', 'jobs at once per stage (encode: one per reader)', (v) => Number(v))
     .option('--stalled-interval <ms>', 'stalled-job check interval, the same for every worker', (v) => Number(v), 10_000)
     .option('--lock-duration <ms>', 'job lock lifetime: a killed worker\'s card is taken up again after it (default max(30000, 2 x stalled interval))', (v) => Number(v))
+    .option('--recovery-interval <ms>', 'how often to look for running batches whose jobs Redis lost (0: never)', (v) => Number(v), 15_000)
     .option('--readers <names>', 'encode role on real PC/SC readers: comma list of reader names (default: every reader)', (v) => v.split(',').map((x) => x.trim()).filter(Boolean))
     .option('--virtual-cards', 'run encode and qc on Kadi virtual cards in the local pcscd slots (demo, development, tests)')
     .option('--encoders <k>', 'with --virtual-cards: encoder slots kept loaded with blanks (the first free slots)', (v) => Number(v), 4)
     .option('--qc-readers <q>', 'with --virtual-cards: QC reader slots (the next free slots)', (v) => Number(v), 1)
     .option('--encoder-slots <list>', 'with --virtual-cards: exactly these reader slots as encoders, e.g. 0,1 (several worker processes on one machine)', slotsArg)
     .option('--qc-slots <list>', 'with --virtual-cards: exactly these reader slots for QC, e.g. 4', slotsArg)
-    .action(async (o: { role?: Array<StageName | 'batch'>; concurrency?: number; stalledInterval: number; lockDuration?: number; readers?: string[]; virtualCards?: boolean; encoders: number; qcReaders: number; encoderSlots?: number[]; qcSlots?: number[] }) =>
-      withContext(false, async (ctx) => {
+    .option('--metrics-port <port>', 'serve this process\'s Prometheus metrics on http://127.0.0.1:PORT/metrics (default: off; 0: any free port, logged)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidArgumentError('--metrics-port must be an integer from 0 to 65535');
+      return n;
+    })
+    .action(async (o: { role?: Array<StageName | 'batch'>; concurrency?: number; stalledInterval: number; recoveryInterval: number; lockDuration?: number; readers?: string[]; virtualCards?: boolean; encoders: number; qcReaders: number; encoderSlots?: number[]; qcSlots?: number[]; metricsPort?: number }) =>
+      withContext(false, async (ctx, defer) => {
         const log = createLogger(ctx.config.logLevel, 'kadi-workers');
+        // Metrics first: a taken port fails before any hardware is opened, and reader pools are followed as built.
+        const metrics = o.metricsPort === undefined ? undefined : new WorkerMetrics();
+        if (metrics) {
+          metrics.followReaderPools();
+          defer(() => metrics.close());
+          const server = await startMetricsServer({ metrics, port: o.metricsPort! });
+          defer(() => server.close());
+          log.info({ url: `http://${server.host}:${server.port}/metrics` }, 'metrics served');
+        }
         const db = await ctx.db();
         const roles = o.role ?? (o.virtualCards ? [...STAGE_NAMES, 'batch'] : DEFAULT_HW_ROLES);
         const stages = await buildStages(ctx, db, actor(), {
@@ -284,8 +302,11 @@ export function registerPipelineCommands(program: Command, withContext: WithCont
           roles,
           stalledIntervalMs: o.stalledInterval,
           ...(o.lockDuration ? { lockDurationMs: o.lockDuration } : {}),
+          recoveryIntervalMs: o.recoveryInterval,
           log,
+          ...(metrics ? { onJobStart: metrics.jobStarted, onJob: metrics.jobFinished } : {}),
         });
+        for (const r of roles) metrics?.declareStage(r, r === 'batch' ? 1 : stages.find((s) => s.name === r)?.concurrency);
         log.info({ roles, pid: process.pid }, 'workers started');
         await new Promise<void>((resolve) => {
           const stop = (sig: string) => {

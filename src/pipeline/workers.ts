@@ -3,6 +3,8 @@
  *
  * - All workers share one `stalledInterval` (DESIGN.md §4); a job whose worker died is picked up again after it,
  *   and the stage finds the card's true state in the database (compare-and-set) before doing anything.
+ * - A stage that loses a compare-and-set race (CARD_STATE_CONFLICT: a duplicate job after a crash or Redis loss
+ *   got there first) ends as 'skipped', so the card's chain goes on from its true state.
  * - Retryable errors (KadiError.retryable) are thrown as-is: BullMQ retries them with backoff (JOB_OPTIONS).
  *   Everything else becomes an UnrecoverableError: never retried, so a chip rejection never burns a second blank.
  * - Graceful shutdown (`close()`, wired to SIGINT/SIGTERM by the CLI) lets the card in flight finish.
@@ -101,6 +103,13 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerPool> 
           o.onJob?.({ stage: stage.name, cardId, outcome, ms: performance.now() - t0 });
           return { outcome };
         } catch (e) {
+          if (isKadiError(e) && e.code === 'CARD_STATE_CONFLICT') {
+            // another worker moved the card first (a duplicate job after a crash or Redis loss): the database has
+            // the card's true state, and the chain's next stage starts from it
+            o.onJob?.({ stage: stage.name, cardId, outcome: 'skipped', ms: performance.now() - t0 });
+            o.log.info({ stage: stage.name, cardId, jobId: job.id }, 'card moved by another worker: skipped');
+            return { outcome: 'skipped' };
+          }
           const err = toJobError(e);
           const code = isKadiError(e) ? e.code : 'INTERNAL';
           o.onJob?.({ stage: stage.name, cardId, outcome: 'failed', ms: performance.now() - t0, error: err.message, code });
@@ -136,6 +145,13 @@ export async function startWorkers(o: StartWorkersOptions): Promise<WorkerPool> 
   }
 
   const lockConn = conn();
+  // BullMQ reports its own connections' errors through the workers; this one is logged here (once per outage)
+  let lockConnDown = false;
+  lockConn.on('error', (e: Error) => {
+    if (!lockConnDown) o.log.warn({ error: e.message }, 'redis connection lost (recovery loop)');
+    lockConnDown = true;
+  });
+  lockConn.on('ready', () => (lockConnDown = false));
   const recover = async (): Promise<number> => {
     const token = `${actor}:${Date.now()}`;
     const got = await lockConn.set(`${prefix}:recovery-lock`, token, 'PX', 60_000, 'NX');
