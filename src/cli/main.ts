@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { verifyAudit } from '../audit/index.ts';
-import { CARD_STATES, statusReport } from '../cards/index.ts';
+import { CARD_STATES, statusReport, type StatusReport } from '../cards/index.ts';
 import { OPTIONS } from '../config/index.ts';
 import { migrateLatest, migrationStatus } from '../db/index.ts';
 import { runIntake } from '../intake/index.ts';
@@ -45,6 +45,36 @@ function rateArg(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('must be a number from 0 to 1');
   return n;
+}
+
+function intervalArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0.5 || n > 3600) throw new InvalidArgumentError('--interval must be a number of seconds from 0.5 to 3600');
+  return n;
+}
+
+/** Right-aligned columns after a left-aligned first one (the table() helper left-aligns text headers). */
+function columns(rows: Array<Array<string | number>>): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, String(c).length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]!) : String(c).padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+/** `kadi status` as text: counts per state, orders, intake, and the throughput table. */
+function renderStatus(r: StatusReport): string {
+  const out: string[] = [];
+  out.push('Cards by state', table(CARD_STATES.map((s) => [`  ${s}`, r.cards[s]])));
+  out.push('Orders by status', table(Object.entries(r.orders).map(([k, v]) => [`  ${k}`, v])));
+  out.push('Intake outcomes', table(Object.entries(r.intake).map(([k, v]) => [`  ${k}`, v])));
+  const t = r.throughput;
+  out.push(`Throughput: cards reaching each state (at ${t.at}${t.truncated ? '; lower bounds, the window is larger than what was read' : ''})`);
+  out.push(
+    columns([
+      ['  state', 'last 1 min', 'last 5 min', 'last 15 min', 'per hour'],
+      ...Object.entries(t.states).map(([s, v]) => [`  ${s}`, v.last1m, v.last5m, v.last15m, v.perHour]),
+    ]),
+  );
+  return out.join('\n');
 }
 
 function defaultActor(): string {
@@ -185,18 +215,44 @@ export function buildProgram(): Command {
   // ---- status
   program
     .command('status')
-    .description('cards per state, orders per status, intake outcomes')
-    .option('--json', 'JSON output')
-    .action(async (o: { json?: boolean }) =>
+    .description('cards per state, orders per status, intake outcomes and live throughput (cards reaching each state)')
+    .option('--json', 'JSON output (with --watch: one JSON document per line, every interval)')
+    .option('--watch', 'redraw every --interval seconds until Ctrl-C (on a terminal; otherwise one report per interval)')
+    .option('--interval <s>', 'with --watch: seconds between reports, 0.5 to 3600', intervalArg, 2)
+    .action(async (o: { json?: boolean; watch?: boolean; interval: number }) =>
       withContext(!!o.json, async (ctx) => {
-        const r = await statusReport(await ctx.db());
-        if (o.json) return printJson(r);
-        printLine('Cards by state');
-        printLine(table(CARD_STATES.map((s) => [`  ${s}`, r.cards[s]])));
-        printLine('Orders by status');
-        printLine(table(Object.entries(r.orders).map(([k, v]) => [`  ${k}`, v])));
-        printLine('Intake outcomes');
-        printLine(table(Object.entries(r.intake).map(([k, v]) => [`  ${k}`, v])));
+        const db = await ctx.db();
+        if (!o.watch) {
+          const r = await statusReport(db);
+          if (o.json) printJson(r);
+          else printLine(renderStatus(r));
+          return;
+        }
+        const tty = !o.json && !!process.stdout.isTTY;
+        let stop: () => void = () => {};
+        const stopped = new Promise<void>((resolve) => (stop = resolve));
+        let running = true;
+        const onSignal = (): void => {
+          running = false;
+          stop();
+        };
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        try {
+          while (running) {
+            const r = await statusReport(db);
+            if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+            // On a terminal: clear the screen and redraw in place; elsewhere plain lines, one report after another.
+            else if (tty) process.stdout.write(`\x1b[H\x1b[2J${renderStatus(r)}\n\nevery ${o.interval} s, Ctrl-C to stop\n`);
+            else printLine(`${renderStatus(r)}\n`);
+            let timer: NodeJS.Timeout | undefined;
+            await Promise.race([stopped, new Promise<void>((res) => (timer = setTimeout(res, o.interval * 1000)))]);
+            clearTimeout(timer);
+          }
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
       }),
     );
 

@@ -10,12 +10,17 @@
  * its own (the binding already keeps one SCARDCONTEXT per reader object for connect/transmit, so the difference
  * is the reader-list and status threads: see docs/decisions/0008-encoding.md for the measurement).
  */
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { TransientError } from '../shared/index.ts';
 import { EncodeCode } from './errors.ts';
 import { PcscCardChannel, PcscContext, type PcscChannelOptions, type ReaderStatus } from './pcsc.ts';
 
 export type EncoderState = 'empty' | 'ready' | 'busy' | 'used';
+
+/** Diagnostics channel on which every opened ReaderPool is published (worker metrics follow it; free without subscribers). */
+export const READER_POOL_OPENED = 'kadi:encoders:reader-pool-opened';
+const poolOpened = diagnosticsChannel.channel(READER_POOL_OPENED);
 
 /** One reader slot. */
 export class Encoder {
@@ -55,7 +60,7 @@ export interface ReaderPoolOptions {
   timeoutMs?: number;
 }
 
-/** Emits 'ready' (encoder), 'inserted' (encoder), 'removed' (encoder). */
+/** Emits 'ready' (encoder), 'inserted' (encoder), 'removed' (encoder); 'acquired' and 'released' (encoder) for busy-time metrics. */
 export class ReaderPool extends EventEmitter {
   private readonly waiters: Array<() => void> = [];
   private closed = false;
@@ -70,6 +75,7 @@ export class ReaderPool extends EventEmitter {
       ctx.on('removed', (name: string) => this.onChange(name, 'removed'));
       ctx.on('status', () => this.wake());
     }
+    if (poolOpened.hasSubscribers) poolOpened.publish(this);
   }
 
   /** The reader names pcscd offers (waits up to `timeoutMs` for the list to settle). */
@@ -159,6 +165,7 @@ export class ReaderPool extends EventEmitter {
         if (enc) {
           clearTimeout(timer);
           enc.busy = true;
+          this.emit('acquired', enc);
           resolve(enc);
           return;
         }
@@ -184,6 +191,7 @@ export class ReaderPool extends EventEmitter {
   release(enc: Encoder, opts: { fresh?: boolean } = {}): void {
     if (!opts.fresh) enc.usedAtEvents = enc.status?.present ? enc.status.events : undefined;
     enc.busy = false;
+    this.emit('released', enc);
     this.wake();
   }
 

@@ -8,3 +8,4 @@ export * from './qc-stage.ts';
 export * from './print-stage.ts';
 export * from './pack-stage.ts';
 export * from './virtual-bureau.ts';
+export * from './metrics.ts';

@@ -9,7 +9,7 @@ import { parseCookies } from '../auth.ts';
 import type { ApiContext } from '../deps.ts';
 import { defineRoute } from '../http.ts';
 import { SESSION_COOKIE } from '../openapi.ts';
-import { centres, dashboard, encoders, renderMetrics } from '../reports.ts';
+import { centres, dashboard, encoders, PromText, renderMetrics, type DashboardSnapshot } from '../reports.ts';
 import { lookupSession } from '../users.ts';
 import { Counts } from './schemas.ts';
 
@@ -18,6 +18,23 @@ const StatusOut = z.object({
   orders: Counts,
   intake: Counts,
   totals: z.object({ cards: z.number(), orders: z.number(), spoiled: z.number() }),
+  throughput: z
+    .object({
+      at: z.string().describe('When the figures were taken (ISO-8601 UTC).'),
+      states: z
+        .record(
+          z.string(),
+          z.object({
+            last1m: z.number().int(),
+            last5m: z.number().int(),
+            last15m: z.number().int(),
+            perHour: z.number().int().describe('Hourly rate over the last 15 minutes.'),
+          }),
+        )
+        .describe('Cards that reached each state in the last 1, 5 and 15 minutes (from the audit log).'),
+      truncated: z.boolean().describe('The window held more audit entries than were read: the figures are lower bounds.'),
+    })
+    .describe('Live throughput.'),
 });
 
 const BatchOut = z.object({
@@ -52,6 +69,31 @@ export const DashboardOut = z.object({
 });
 
 export { BatchOut };
+
+/**
+ * The /api/metrics figures that come from statusReport's throughput and the encoders table (database truth, the
+ * same from every API process): cards that reached each state per window, and cards per encoder.
+ */
+export function renderThroughputMetrics(s: DashboardSnapshot): string {
+  const p = new PromText();
+  const t = s.status.throughput;
+  const reached: Array<[Record<string, string>, number]> = [];
+  for (const [state, v] of Object.entries(t.states)) {
+    reached.push([{ state, window: '1m' }, v.last1m], [{ state, window: '5m' }, v.last5m], [{ state, window: '15m' }, v.last15m]);
+  }
+  p.metric('kadi_cards_reached', 'gauge', 'Cards that reached a state in the last 1, 5 and 15 minutes (audit log), by state and window.', reached);
+  p.metric('kadi_cards_reached_truncated', 'gauge', '1 when the throughput window held more audit entries than were read (figures are lower bounds).', [[{}, t.truncated ? 1 : 0]]);
+  p.metric(
+    'kadi_encoder_cards_total',
+    'counter',
+    'Cards personalised (encoded) and spoiled per encoder, from the encoders table.',
+    s.encoders.flatMap((e) => [
+      [{ encoder: e.name, outcome: 'encoded' }, e.cardsEncoded],
+      [{ encoder: e.name, outcome: 'spoiled' }, e.cardsSpoiled],
+    ] as Array<[Record<string, string>, number]>),
+  );
+  return p.toString();
+}
 
 /** How often an event stream re-checks that its session is still valid (in intervals). */
 const RECHECK_EVERY = 15;
@@ -138,7 +180,8 @@ export function registerStatusRoutes(app: FastifyInstance, ctx: ApiContext): voi
     response: { contentType: 'text/plain; version=0.0.4', description: 'Prometheus text format' },
     handler: async ({ reply }) => {
       reply.type('text/plain; version=0.0.4; charset=utf-8');
-      return renderMetrics(await dashboard(db, ctx.clock), ctx.counters);
+      const snap = await dashboard(db, ctx.clock);
+      return renderMetrics(snap, ctx.counters) + renderThroughputMetrics(snap);
     },
   });
 
