@@ -389,8 +389,12 @@ describe('encode: stock, crash recovery, review', { timeout: 120_000 }, () => {
     expect(unknown).toMatchObject({ code: EncodeCode.LOT_NOT_FOUND });
     expect((await t.db('cards').where({ id: b }).first('state')).state).toBe('PREPARED');
 
-    // the stage, run again for A, finds it ENCODING with nobody working on it: ENCODE_INTERRUPTED + replacement
-    const stage = encodeStage({ pool, deps, blankWaitMs: 100 });
+    // the stage, run again for A, finds it ENCODING with a fresh claim: another process may still be writing it,
+    // so the job is retried later (retryable ENCODE_CLAIM_ACTIVE) and the card is left alone
+    await expect(encodeStage({ pool, deps, blankWaitMs: 100 }).run(a)).rejects.toMatchObject({ code: 'ENCODE_CLAIM_ACTIVE', retryable: true });
+    expect((await t.db('cards').where({ id: a }).first('state')).state).toBe('ENCODING');
+    // once the claim is stale nobody is working on it: ENCODE_INTERRUPTED + replacement
+    const stage = encodeStage({ pool, deps, blankWaitMs: 100, claimStaleMs: 0 });
     expect(await stage.run(a)).toBe('spoiled');
     const card = await t.db('cards').where({ id: a }).first();
     expect(card).toMatchObject({ state: 'SPOILED', spoil_reason: SpoilReason.INTERRUPTED, blank_serial: 'DEADBEEF0001' });
