@@ -6,17 +6,20 @@
  * its own mechanics). The encoder resets the card (SCardDisconnect with SCARD_RESET_CARD + SCardConnect) before each
  * card, which powers the new runtime up.
  *
- * Protocol (process IPC, JSON): parent -> {op:'start', ports, masterKeyHex} | {op:'swap', port} | {op:'stop'};
- * feeder -> {op:'ready'} | {op:'swapped', port, serial} | {op:'error', message}.
- * Cards are kept in memory only: no card store, and the runtime's per-APDU "EEPROM commit" (a JSON serialisation of
- * the whole card to detect changes) is skipped — on this 2-core box the stand-in for card hardware would otherwise
- * take CPU from the host software the bench measures. {op:'cpu'} -> {op:'cpu', userMs, systemMs}.
+ * Protocol (process IPC, JSON): parent -> {op:'start', ports, masterKeyHex} | {op:'swap', port} | {op:'stop'} |
+ * {op:'timing', timing: ContactCardTiming | null} (every card follows that contact-chip timing model from its next
+ * APDU on, applets/runtime/timing.ts; null: as fast as it computes);
+ * feeder -> {op:'ready'} | {op:'swapped', port, serial} | {op:'timing'} | {op:'error', message}.
+ * Cards are kept in memory only (a runtime without a card store serialises nothing): on this 2-core box the stand-in
+ * for card hardware would otherwise take CPU from the host software the bench measures; the card store's cost is
+ * the card's, not the host's. {op:'cpu'} -> {op:'cpu', userMs, systemMs}.
  */
 import { EidApplet } from '../applets/eid/eid.ts';
 import { manufactureCard } from '../applets/factory.ts';
 import { IssuerSecurityDomain } from '../applets/gp-isd/isd.ts';
 import { CardRuntime } from '../applets/runtime/card.ts';
 import { VirtualCard } from '../applets/runtime/vpcd.ts';
+import type { ContactCardTiming } from '../applets/runtime/timing.ts';
 
 /** Delegates what VirtualCard uses of a runtime to the current card. */
 class SwappableRuntime {
@@ -36,6 +39,12 @@ class SwappableRuntime {
   transmit(apdu: Uint8Array): Uint8Array {
     return this.current.transmit(apdu);
   }
+  get hasUnsavedChanges(): boolean {
+    return this.current.hasUnsavedChanges;
+  }
+  persistQuietly(why: string): void {
+    this.current.persistQuietly(why);
+  }
 }
 
 interface Msg {
@@ -43,20 +52,14 @@ interface Msg {
   ports?: number[];
   port?: number;
   masterKeyHex?: string;
+  timing?: ContactCardTiming | null;
 }
 
 const cards = new Map<number, { card: VirtualCard; rt: SwappableRuntime }>();
 let master = new Uint8Array(0);
 
-/** A card runtime whose state lives in memory only (see the module comment). */
-class InMemoryRuntime extends CardRuntime {
-  override persist(): void {
-    // nothing to commit: no card store
-  }
-}
-
 function newRuntime(): CardRuntime {
-  const rt = new InMemoryRuntime(manufactureCard({ masterKey: master }));
+  const rt = new CardRuntime(manufactureCard({ masterKey: master })); // no store: state in memory only
   IssuerSecurityDomain.install(rt);
   rt.install(new EidApplet());
   return rt;
@@ -84,6 +87,9 @@ process.on('message', (m: Msg) => {
         c.rt.current.powerOff();
         c.rt.current = newRuntime();
         send({ op: 'swapped', port: m.port, serial: c.rt.serial });
+      } else if (m.op === 'timing') {
+        for (const c of cards.values()) c.card.timing = m.timing ?? undefined;
+        send({ op: 'timing' });
       } else if (m.op === 'cpu') {
         const u = process.cpuUsage();
         send({ op: 'cpu', userMs: u.user / 1000, systemMs: u.system / 1000 });

@@ -15,6 +15,14 @@
  *   encode.cards_per_s.{1,2,4,8}       cards/s with that many encoders side by side (one PC/SC context)
  *   encode.scaling_4_vs_1 / 8_vs_1     ratio of the above (goal: 4 encoders >= 3x one)
  *   encode.cards_per_s.{4,8}.context_per_encoder   one PC/SC context per encoder instead of one per pool
+ *   encode.cpu_ceiling_cards_per_s     cards/s the two cores allow: CPU per card of encoder + cards + pcscd
+ *   encode.model.*                     second series, same run: the virtual cards follow a contact-chip timing
+ *                                      model (applets/runtime/timing.ts: T=1 at 223.2 kbit/s, EEPROM 3 ms per
+ *                                      64-byte page); cards/s with 1, 2, 4, 8 encoders, software ms per card and its
+ *                                      share of the card time, scaling (KADI_BENCH_MODEL_CARDS cards per encoder)
+ *
+ * The first series (zero-latency virtual cards) measures the host software against cards that cost nothing but CPU
+ * on the same two cores: there, scaling is bounded by total CPU (encoder + card emulator + pcscd), not by Kadi.
  *
  * Real components: pcscd with 8 vpcd readers (with the TCP_NODELAY shim) and a SoftHSM token, started by
  * scripts/services.sh in a scratch KADI_HOME; Kadi virtual cards in a separate process; SQLite. The card swap
@@ -22,7 +30,9 @@
  * the feeder replaces a personalised card by a new blank behind the same vpcd connection. Measured in a child
  * process with UV_THREADPOOL_SIZE=16 (pcsclite runs every SCardTransmit on the libuv pool).
  *
- * Environment: BENCH_SECONDS (per figure), KADI_BENCH_ENCODE_CARDS (prepared cards, default 3000).
+ * Environment: BENCH_SECONDS (per figure), KADI_BENCH_ENCODE_CARDS (prepared cards, default 3000),
+ * KADI_BENCH_EXEC_ARGV (extra node options for the measuring and card processes, space separated, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`: NODE_OPTIONS refuses --cpu-prof).
  */
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -43,6 +53,11 @@ function pidOf(file: string): number | undefined {
   }
 }
 
+/** KADI_BENCH_EXEC_ARGV, split on spaces (see the module comment). */
+export function extraExecArgv(): string[] {
+  return (process.env.KADI_BENCH_EXEC_ARGV ?? '').split(' ').filter((a) => a.length > 0);
+}
+
 export async function run(ctx: BenchContext): Promise<void> {
   const cfg: ServiceConfig = await makeConfig(ctx.tmpDir, { readers: 8 });
   const info = await startServices(cfg, ['pcscd', 'softhsm']);
@@ -58,7 +73,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       cards: Number(process.env.KADI_BENCH_ENCODE_CARDS ?? 3000),
     };
     const child = fork(path.join(ROOT, 'bench/encode.worker.ts'), [], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', 'tsx', ...extraExecArgv()],
       env: { ...process.env, PCSCLITE_CSOCK_NAME: info.pcscSocket, SOFTHSM2_CONF: info.softhsmConf, UV_THREADPOOL_SIZE: '16' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -210,7 +210,7 @@ export class IssuerSecurityDomain implements Applet {
       if (newKvn !== cmd.p1 && rt.state.keys.some((k) => k.kvn === newKvn)) throw new CardStatus(SW_FILE_EXISTS, 'KVN exists');
       rt.state.keys[idx] = set;
     }
-    rt.changed();
+    rt.changed(true); // a key set: in the store before the card answers
     return { data: Uint8Array.of(newKvn, ...kcvs), sw: SW_NO_ERROR };
   }
 }

@@ -26,8 +26,13 @@
  * 7. The response is protected by the session the command arrived under (R-MAC/R-ENC or ICAO SM).
  * 8. Response longer than Ne: '61XX' and GET RESPONSE (fixed-length objects of short commands: '6CXX').
  *    No Le at all (case 1/3): the data is returned anyway (what T=1 cards do).
- * 9. If the persistent state changed, it is written to the card store before the response leaves the card
- *    (like an EEPROM commit); a store failure answers '6581'.
+ * 9. Persistent state changes reach the card store (see {@link CardRuntimeOptions.commit}): by default at once —
+ *    before the response leaves the card, a store failure answering '6581' — only when a life cycle, a counter or
+ *    a key set changed (a lock, SET STATUS, INITIALIZE UPDATE's sequence counter, authentication failure counts,
+ *    PUT KEY); bulk content (files, AA key, BAC secrets) is written with the next of those, at power-off or reset
+ *    (which is also what a pulled card gets: everything the card answered is in the store), or when the card has
+ *    been idle for a moment ({@link VirtualCard}'s idle flush). A whole-card JSON write per UPDATE BINARY cost the
+ *    card process more CPU than the command itself (docs/decisions/0005-virtual-cards.md).
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -168,6 +173,12 @@ export interface CardRuntimeOptions {
   random?: (n: number) => Uint8Array;
   /** Largest joined command chain, bytes. Default 65 535. */
   maxChainData?: number;
+  /**
+   * When state changes are written to the store. `'deferred'` (default): at once for life cycles, counters and key
+   * sets; other changes at the next of those, at power-off/reset, or on {@link CardRuntime.persist} (idle flush).
+   * `'apdu'`: after every APDU that changed persistent state (an EEPROM commit per command).
+   */
+  commit?: 'deferred' | 'apdu';
 }
 
 /** Instructions that never change persistent state (the store is not compared after them). */
@@ -186,7 +197,11 @@ export class CardRuntime implements MfContext {
   private pending: Uint8Array | undefined;
   private powered = false;
   private dirty = false;
-  private lastComparable: string;
+  /** Changes made since the last write to the store. */
+  private unsaved = false;
+  /** The last state written (serialised without its timestamp); computed on first use. */
+  private lastComparable: string | undefined;
+  private readonly commitEvery: boolean;
   /** Current EF when the MF is the current DF. */
   mfCurrentEf: ElementaryFile | undefined;
   private readonly store: CardStore | undefined;
@@ -205,7 +220,8 @@ export class CardRuntime implements MfContext {
     this.now = opts.now ?? (() => new Date());
     this.random = opts.random ?? ((n) => new Uint8Array(randomBytes(n)));
     this.maxChainData = opts.maxChainData ?? 65_535;
-    this.lastComparable = this.comparable();
+    this.commitEvery = opts.commit === 'apdu';
+    if (this.store) this.lastComparable = this.comparable();
   }
 
   get serial(): string {
@@ -229,16 +245,33 @@ export class CardRuntime implements MfContext {
 
   // ---- power ------------------------------------------------------------------------------------------------
 
-  /** Cold or warm reset: volatile state is lost (selection, sessions, chains), persistent state kept. */
+  /** Cold or warm reset: volatile state is lost (selection, sessions, chains), persistent state kept (and written). */
   powerOn(): void {
+    this.persistQuietly('reset');
     this.resetVolatile();
     this.powered = true;
     this.stats.powerOns++;
   }
 
+  /** Power off (deactivation, or the card pulled out): unsaved changes are written first. */
   powerOff(): void {
+    this.persistQuietly('power-off');
     this.resetVolatile();
     this.powered = false;
+  }
+
+  /** Whether changes wait to be written to the store. */
+  get hasUnsavedChanges(): boolean {
+    return this.unsaved;
+  }
+
+  /** Writes unsaved changes where no status word can report a failure (power-off, reset, idle): logs it instead. */
+  persistQuietly(why: string): void {
+    try {
+      this.persist();
+    } catch (e) {
+      this.debug(`card store write at ${why} failed: ${(e as Error).message}`);
+    }
   }
 
   get isPowered(): boolean {
@@ -271,9 +304,21 @@ export class CardRuntime implements MfContext {
     this.smSession = undefined;
   }
 
-  /** Applets call this after changing persistent state; the runtime writes the store after the command. */
-  changed(): void {
+  /**
+   * Applets call this after changing persistent state. `commit`: write it before the response leaves the card
+   * (key sets); life cycles and counters are detected by the runtime itself.
+   */
+  changed(commit = false): void {
     this.dirty = true;
+    if (commit) this.commitNow = true;
+  }
+  private commitNow = false;
+
+  /** Life cycles, counters and key versions: changes to these are written at once. */
+  private commitMark(): string {
+    const s = this.state;
+    const c = s.counters;
+    return `${s.cardLifeCycle}/${s.eid.lifeCycle}/${c.scpSequence}/${c.scpAuthFailures}/${c.bacAuthFailures}/${s.keys.length}`;
   }
 
   debug(line: string): void {
@@ -288,6 +333,7 @@ export class CardRuntime implements MfContext {
     this.stats.apdus++;
     let res: ResponseApdu;
     let ins = -1;
+    const mark = this.store ? this.commitMark() : '';
     try {
       ins = raw[1] ?? -1;
       res = this.process(raw);
@@ -295,11 +341,16 @@ export class CardRuntime implements MfContext {
       res = { data: EMPTY, sw: this.swOf(e) };
     }
     if (this.dirty || !READ_ONLY_INS.has(ins)) {
-      try {
-        this.persist();
-      } catch (e) {
-        this.debug(`card store write failed: ${(e as Error).message}`);
-        res = { data: EMPTY, sw: SW_MEMORY_FAILURE };
+      this.dirty = false;
+      this.unsaved = true;
+      if (this.commitEvery || this.commitNow || (this.store && this.commitMark() !== mark)) {
+        this.commitNow = false;
+        try {
+          this.persist();
+        } catch (e) {
+          this.debug(`card store write failed: ${(e as Error).message}`);
+          res = { data: EMPTY, sw: SW_MEMORY_FAILURE };
+        }
       }
     }
     this.stats.lastSws.push(res.sw);
@@ -327,15 +378,28 @@ export class CardRuntime implements MfContext {
     return serializeCard({ ...this.state, updatedAt: '' });
   }
 
-  /** Writes the state to the store when it differs from what was last written. */
+  /** Writes unsaved changes to the store now, when the state differs from what was last written. Throws when the
+   *  store fails (the changes stay unsaved). Without a store, changes stay in memory. */
   persist(): void {
-    this.dirty = false;
+    if (!this.unsaved) return;
+    if (!this.store) {
+      this.unsaved = false;
+      return;
+    }
     const now = this.comparable();
-    if (now === this.lastComparable) return;
-    this.state.updatedAt = this.now().toISOString();
-    this.store?.write(this.state.serial, serializeCard(this.state));
-    this.lastComparable = now;
-    this.stats.saves++;
+    if (now !== this.lastComparable) {
+      const at = this.state.updatedAt;
+      this.state.updatedAt = this.now().toISOString();
+      try {
+        this.store.write(this.state.serial, serializeCard(this.state));
+      } catch (e) {
+        this.state.updatedAt = at;
+        throw e;
+      }
+      this.lastComparable = now;
+      this.stats.saves++;
+    }
+    this.unsaved = false;
   }
 
   private process(raw: Uint8Array): ResponseApdu {

@@ -10,3 +10,4 @@ export * from './store.ts';
 export * from './card.ts';
 export * from './os.ts';
 export * from './vpcd.ts';
+export * from './timing.ts';

@@ -15,6 +15,7 @@ import { atrCheckByte, buildAtr, parseAtr } from './atr.ts';
 import {
   createEf,
   encodeFcp,
+  findApplicationDf,
   fileNodeFromJson,
   fileNodeToJson,
   newMasterFile,
@@ -204,7 +205,7 @@ describe('card store', () => {
     expect(() => cardStateFromJson({ ...cardStateToJson(s), serial: '12' })).toThrow(/serial/);
   });
 
-  it('writes after each state-changing APDU only, atomically, and a re-inserted card keeps its content', async () => {
+  it('writes life cycles and counters at once, bulk content at power-off, atomically, and a re-inserted card keeps its content', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'kadi-cards-'));
     dirs.push(dir);
     const store = new DirCardStore(path.join(dir, 'cards'));
@@ -222,7 +223,14 @@ describe('card store', () => {
     await term.openScp03(keys, 0x33);
     expect(rt.stats.saves).toBe(before + 1); // INITIALIZE UPDATE: sequence counter
     await term.writeFile(0x0101, hex('61035F1F00'));
-    expect(rt.stats.saves).toBe(before + 3); // CREATE FILE, UPDATE BINARY
+    expect(rt.stats.saves).toBe(before + 1); // CREATE FILE, UPDATE BINARY: not yet written
+    expect(rt.hasUnsavedChanges).toBe(true);
+    expect(findApplicationDf(store.load(state.serial)!.mf, EID_AID)!.children).toEqual([]);
+    rt.powerOff(); // the card is pulled out: what it answered is written
+    expect(rt.stats.saves).toBe(before + 2);
+    expect(rt.hasUnsavedChanges).toBe(false);
+    rt.powerOff();
+    expect(rt.stats.saves).toBe(before + 2); // nothing new, no write
     expect(readdirSync(store.dir)).toEqual([`${state.serial}.json`]); // no temporary files left
     expect(statSync(store.fileOf(state.serial)).mode & 0o777).toBe(0o600);
 
@@ -237,6 +245,38 @@ describe('card store', () => {
     expect(store.serials()).toEqual([state.serial]);
     const json = JSON.parse(readFileSync(store.fileOf(state.serial), 'utf8'));
     expect(json).toMatchObject({ format: 'kadi-virtual-card/1', serial: state.serial, cardLifeCycle: 'OP_READY', counters: { scpSequence: 2 } });
+  });
+
+  it("commit 'apdu' writes after every state-changing APDU; a lock is written before the card answers", async () => {
+    const store = new MemoryCardStore();
+    const state = manufactureCard({ masterKey: MASTER });
+    saveCard(store, state);
+    const keys = diversifyKeySet(MASTER, state.serial);
+    const every = createCardRuntime(store.load(state.serial)!, { store, commit: 'apdu' });
+    every.powerOn();
+    const t1 = new Terminal((a) => every.transmit(a));
+    await t1.selectAid(EID_AID);
+    await t1.openScp03(keys, 0x33);
+    const w0 = store.writes;
+    await t1.writeFile(0x0101, hex('61035F1F00'));
+    expect(store.writes).toBe(w0 + 2); // CREATE FILE, UPDATE BINARY
+    expect(findApplicationDf(store.load(state.serial)!.mf, EID_AID)!.children).toHaveLength(1);
+
+    // deferred (default): INITIALIZE UPDATE's sequence counter is written at once, with the file written before it
+    const other = manufactureCard({ masterKey: MASTER });
+    saveCard(store, other);
+    const rt = createCardRuntime(store.load(other.serial)!, { store });
+    rt.powerOn();
+    const t2 = new Terminal((a) => rt.transmit(a));
+    await t2.selectAid(EID_AID);
+    await t2.openScp03(diversifyKeySet(MASTER, other.serial), 0x33);
+    await t2.writeFile(0x0101, hex('61035F1F00'));
+    expect(rt.hasUnsavedChanges).toBe(true);
+    await t2.selectAid(EID_AID);
+    const saves = rt.stats.saves;
+    await t2.openScp03(diversifyKeySet(MASTER, other.serial), 0x33); // sequence counter: written at once
+    expect(rt.stats.saves).toBe(saves + 1);
+    expect(findApplicationDf(store.load(other.serial)!.mf, EID_AID)!.children).toHaveLength(1);
   });
 
   it('reports a corrupt card file and answers 6581 when the store cannot be written', async () => {

@@ -20,10 +20,19 @@
  * - `garbageAfterApdus: K` — APDUs after the K-th are answered with one byte ('6F'), which is not a response
  *   APDU (shorter than a status word); the command is not executed.
  * - `slowMs: N` — every response is sent N ms late.
+ *
+ * Timing model (not a fault): with `timing`, each response is held back for the time a real contact chip would
+ * need for the exchange (T=1 transmission and EEPROM writes, timing.ts).
+ *
+ * Card store: the runtime writes life cycles, counters and keys at once and the rest at power-off/reset (see
+ * card.ts); the card also writes unsaved changes after `idleFlushMs` without an APDU, so a card left in a reader
+ * shows its content in the store (`kadi cards list`) shortly after the terminal's last command. Pulling the card
+ * (remove(), the removeAfterApdus fault, vpcd going away) powers it off, which writes them too.
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { CardRuntime } from './card.ts';
+import { type ContactCardTiming, apduTimeMs } from './timing.ts';
 
 export const VPCD_POWER_OFF = 0x00;
 export const VPCD_POWER_ON = 0x01;
@@ -54,6 +63,10 @@ export interface VirtualCardOptions {
   faults?: CardFaults;
   /** Delay between connection attempts while vpcd is not there, ms. Default 200. */
   reconnectMs?: number;
+  /** Unsaved card state is written to the store after this many ms without an APDU. Default 20. */
+  idleFlushMs?: number;
+  /** Behave like a real contact chip in time (timing.ts). Default: none (answers as fast as it computes). */
+  timing?: ContactCardTiming;
   log?: (line: string) => void;
 }
 
@@ -75,12 +88,16 @@ export class VirtualCard extends EventEmitter {
   readonly host: string;
   readonly runtime: CardRuntime;
   readonly faults: CardFaults;
+  /** Card-timing model in force (may be changed between APDUs), or undefined. */
+  timing: ContactCardTiming | undefined;
   /** APDUs received (control messages excluded). */
   apdus = 0;
   private socket: net.Socket | undefined;
   private buf: Buffer = Buffer.alloc(0);
   private removed = false;
   private timer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly idleFlushMs: number;
   private queue: Promise<void> = Promise.resolve();
   private readonly reconnectMs: number;
   private readonly log: (line: string) => void;
@@ -92,6 +109,9 @@ export class VirtualCard extends EventEmitter {
     this.runtime = opts.runtime;
     this.faults = checkFaults({ ...opts.faults });
     this.reconnectMs = opts.reconnectMs ?? 200;
+    this.idleFlushMs = opts.idleFlushMs ?? 20;
+    this.timing = opts.timing;
+    if (!Number.isInteger(this.idleFlushMs) || this.idleFlushMs < 0) throw new RangeError(`idleFlushMs must be a non-negative integer, got ${String(opts.idleFlushMs)}`);
     this.log = opts.log ?? (() => undefined);
   }
 
@@ -148,6 +168,8 @@ export class VirtualCard extends EventEmitter {
     this.removed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     const s = this.socket;
     if (s && !s.destroyed) {
       if (abort && !s.connecting) {
@@ -240,7 +262,23 @@ export class VirtualCard extends EventEmitter {
     }
     const response =
       f.garbageAfterApdus !== undefined && this.apdus > f.garbageAfterApdus ? GARBAGE_RESPONSE : this.runtime.transmit(payload);
-    if (f.slowMs) await new Promise((r) => setTimeout(r, f.slowMs));
+    const modelMs = this.timing ? apduTimeMs(payload, response, this.timing) : 0;
+    const delay = (f.slowMs ?? 0) + modelMs;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     this.send(s, response);
+    if (this.runtime.hasUnsavedChanges) this.armIdleFlush();
+  }
+
+  /** (Re)starts the idle timer that writes unsaved card state (see the module comment). */
+  private armIdleFlush(): void {
+    if (this.idleTimer) {
+      this.idleTimer.refresh();
+      return;
+    }
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (!this.removed) this.runtime.persistQuietly('idle');
+    }, this.idleFlushMs);
+    this.idleTimer.unref?.();
   }
 }

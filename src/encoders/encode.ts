@@ -3,8 +3,9 @@
  *
  * ```
  *  0. checks, nothing touched: card PREPARED (ENCODING -> crash recovery, see below; other states -> SKIPPED),
- *     chip image loaded, BAC secrets usable, Document Signer allowed to sign now.
+ *     Document Signer allowed to sign now.
  *  1. reset + connect (EXCLUSIVE, T=1), identify the blank (limits, CPLC)      failure -> ENCODE_BLANK_UNREADABLE
+ *     — while the chip image loads (BAC secrets usable, else ENCODE_IMAGE_INVALID; the card was only read)
  *  2. claim (one transaction): blank not yet recorded, one blank consumed from a lot, card PREPARED -> ENCODING
  *     with chip serial, blank serial, lot, encoder; an encode_runs row          ENCODE_BLANK_ALREADY_RECORDED,
  *     — while SELECT eID, INITIALIZE UPDATE and EXTERNAL AUTHENTICATE travel    ENCODE_NO_BLANK_STOCK, or SKIPPED
@@ -37,7 +38,7 @@ import {
 } from '../chip/index.ts';
 import { type DsSigningSession, checkDsPolicy } from '../keys/index.ts';
 import { decodeDg1 } from '../lds/index.ts';
-import { CscaStore, parseCertificate, parseCrl, verifySod } from '../pki/index.ts';
+import { CscaStore, VerifyCache, parseCertificate, parseCrl, verifySod } from '../pki/index.ts';
 import { loadChipImage } from '../prepare/index.ts';
 import { KadiError, TransientError, systemClock, type Clock } from '../shared/index.ts';
 import { CardSpoiledError, EncodeCode, EncodeError, SpoilReason } from './errors.ts';
@@ -124,7 +125,11 @@ export interface EncodeTimings {
   record: number;
   total: number;
   transport: number;
+  /** Per phase, the wall time not spent in the card exchange (transport excluded), ms: where software time goes. */
+  software: Record<Phase, number>;
 }
+
+type Phase = 'prepare' | 'identify' | 'claim' | 'personalise' | 'readBack' | 'record';
 
 /** Cards being encoded by this process (a re-run for one of them is not a crash). */
 const inFlight = new Set<number>();
@@ -169,20 +174,39 @@ async function prepareInput(db: Knex, cardId: number): Promise<PreparedCard> {
   return { files, dataGroups, bac, fileSizes: files.map((f) => f.bytes.length) };
 }
 
-/** The SOD check of the read-back: passive authentication against the CSCA and CRL of the signing session. */
+const verifiers = new WeakMap<DsSigningSession, SodVerifier>();
+
+/**
+ * The SOD check of the read-back: passive authentication against the CSCA and CRL of the signing session. One
+ * verifier per signing session (shared by every card and encoder of the process): the CSCA store is built and the
+ * CRL parsed once (again when the session's CSCA or CRL changes, after `refresh()`), and the byte-only steps — DS
+ * certificate signature under the CSCA, CRL signature, public key imports — are memoised in a {@link VerifyCache}
+ * keyed by the bytes as read from the chip. Every card still gets the whole check: its CMS signature, message
+ * digest, data group hashes, the DS certificate's validity and its revocation status in the current CRL.
+ */
 export function sodVerifierFor(signer: DsSigningSession): SodVerifier {
-  const cscas = new CscaStore([parseCertificate(signer.csca.certificate)]);
+  const have = verifiers.get(signer);
+  if (have) return have;
+  const cache = new VerifyCache();
+  let cscaDer: Uint8Array | undefined;
+  let cscas: CscaStore | undefined;
   let crlDer: Uint8Array | undefined;
   let crl: ReturnType<typeof parseCrl> | undefined;
-  return (sod, dataGroups) => {
+  const verifier: SodVerifier = (sod, dataGroups) => {
+    if (cscaDer !== signer.csca.certificate || !cscas) {
+      cscaDer = signer.csca.certificate;
+      cscas = new CscaStore([parseCertificate(cscaDer)]);
+    }
     if (crlDer !== signer.crl.der) {
       crlDer = signer.crl.der;
       crl = parseCrl(crlDer);
     }
-    const r = verifySod(sod, { cscas, crls: crl ? [crl] : [], dataGroups });
+    const r = verifySod(sod, { cscas, crls: crl ? [crl] : [], dataGroups, cache });
     const missing = [...dataGroups.keys()].filter((n) => r.dgMatches[String(n)] !== true);
     return { valid: r.valid && missing.length === 0, errors: [...r.errors.map((e) => e.code), ...missing.map((n) => `DG${n}_NOT_CHECKED`)] };
   };
+  verifiers.set(signer, verifier);
+  return verifier;
 }
 
 /** Maps what went wrong after the claim to the spoil reason code. */
@@ -239,12 +263,29 @@ async function encodeUnguarded(deps: EncodeDeps, slot: EncoderSlot, cardId: numb
   const clock = deps.clock ?? systemClock;
   const level = deps.securityLevel ?? 0x33;
   const t0 = performance.now();
-  const timings: EncodeTimings = { prepare: 0, identify: 0, claim: 0, personalise: 0, hsm: 0, readBack: 0, verify: 0, record: 0, total: 0, transport: 0 };
+  const timings: EncodeTimings = {
+    prepare: 0,
+    identify: 0,
+    claim: 0,
+    personalise: 0,
+    hsm: 0,
+    readBack: 0,
+    verify: 0,
+    record: 0,
+    total: 0,
+    transport: 0,
+    software: { prepare: 0, identify: 0, claim: 0, personalise: 0, readBack: 0, record: 0 },
+  };
   let mark = t0;
-  const lap = (phase: Exclude<keyof EncodeTimings, 'hsm' | 'verify' | 'total' | 'transport'>): void => {
+  let resetMs = 0;
+  let txMark = slot.channel.stats.transportMs;
+  const lap = (phase: Phase): void => {
     const now = performance.now();
+    const tx = slot.channel.stats.transportMs + resetMs;
     timings[phase] += now - mark;
+    timings.software[phase] += now - mark - (tx - txMark);
     mark = now;
+    txMark = tx;
   };
   let doneCalled = false;
   const cardDone = (): void => {
@@ -275,30 +316,25 @@ async function encodeUnguarded(deps: EncodeDeps, slot: EncoderSlot, cardId: numb
     throw new EncodeError(EncodeCode.SIGNER_UNAVAILABLE, `the Document Signer cannot sign now: ${(e as Error).message}`, { cause: e });
   }
 
-  // 1. identify (nothing written; a failure here leaves the card untouched). The chip image is loaded while the
-  //    reader resets the card.
+  lap('prepare');
+
+  // 1. identify (nothing written; a failure here leaves the card untouched). The chip image is loaded from the
+  //    database while the reader resets the card and the identifying APDUs travel (SCardTransmit runs on the libuv
+  //    pool; the main thread is free in between). An unusable image is reported first: the card was only read.
   const transport0 = slot.channel.stats.transportMs;
   const trace: ApduTraceRecord[] = [];
   const session = new CardSession(slot.channel, { onTrace: (r) => trace.push(r) });
-  let identity: CardIdentity;
-  let resetMs = 0;
   const r0 = performance.now();
-  const resetting = slot.channel.reset().then(() => {
+  const identifying = (async (): Promise<CardIdentity> => {
+    await slot.channel.reset();
     resetMs = performance.now() - r0;
-  });
-  resetting.catch(() => undefined); // collected below
-  let input: PreparedCard;
-  try {
-    input = await prepareInput(deps.db, cardId);
-  } catch (e) {
-    await resetting.catch(() => undefined);
-    throw e;
-  }
-  lap('prepare');
-  try {
-    await resetting;
-    identity = await identifyCard(session, { ...(slot.channel.atr ? { atr: slot.channel.atr } : {}), ...(deps.limitsCache ? { limitsCache: deps.limitsCache } : {}) });
-  } catch (e) {
+    return identifyCard(session, { ...(slot.channel.atr ? { atr: slot.channel.atr } : {}), ...(deps.limitsCache ? { limitsCache: deps.limitsCache } : {}) });
+  })();
+  const [prepared, identified] = await Promise.allSettled([prepareInput(deps.db, cardId), identifying]);
+  if (prepared.status === 'rejected') throw prepared.reason;
+  const input: PreparedCard = prepared.value;
+  if (identified.status === 'rejected') {
+    const e = identified.reason as unknown;
     throw new EncodeError(EncodeCode.BLANK_UNREADABLE, `the blank in reader "${slot.name}" cannot be identified: ${(e as Error).message}`, {
       cause: e,
       retryable: true,
@@ -306,7 +342,7 @@ async function encodeUnguarded(deps: EncodeDeps, slot: EncoderSlot, cardId: numb
       details: { reader: slot.name, ...(e instanceof KadiError ? { cause: e.code } : {}) },
     });
   }
-
+  const identity: CardIdentity = identified.value;
   lap('identify');
 
   // 2. claim, while the first steps that write nothing travel (SELECT eID, INITIALIZE UPDATE, EXTERNAL
@@ -389,7 +425,7 @@ async function encodeUnguarded(deps: EncodeDeps, slot: EncoderSlot, cardId: numb
       } finally {
         timings.verify += performance.now() - v0;
       }
-    });
+    }, { aaKey: { spki: perso.aaPublicKey, key: perso.aaKey } });
     lap('readBack');
     const s = stats();
     cardDone();

@@ -30,7 +30,7 @@
  * The minimum for a card (see {@link minimumPlan}) is the same sequence without secure messaging overhead, every
  * file written and read in chunks of the card's full maximum command / response data.
  */
-import { createPublicKey, randomBytes, verify as verifySignature } from 'node:crypto';
+import { type KeyObject, createPublicKey, randomBytes, verify as verifySignature } from 'node:crypto';
 import {
   APP_PERSONALIZED,
   ApduError,
@@ -261,6 +261,8 @@ export interface PersonalisationResult {
   dg15: Uint8Array;
   sod: Uint8Array;
   aaPublicKey: Uint8Array;
+  /** The AA public key as imported when it was checked (reused by {@link readBack} when DG15 reads back the same). */
+  aaKey: KeyObject;
   securityLevel: number;
   /** Time spent in the HSM port calls (key derivation, SOD signing), ms. */
   hsmMs: number;
@@ -350,12 +352,17 @@ export function selectEid(session: CardSession): Promise<unknown> {
 
 /** Checks a GENERATE KEY PAIR answer: a DER SubjectPublicKeyInfo of an ECDSA P-256 key. Returns DG15. */
 export function dg15FromCardKey(spki: Uint8Array): Uint8Array {
+  return checkCardKey(spki).dg15;
+}
+
+/** {@link dg15FromCardKey}, with the imported key (for the Active Authentication check of the read-back). */
+function checkCardKey(spki: Uint8Array): { dg15: Uint8Array; key: KeyObject } {
   try {
     const info = decodePublicKeyInfo(spki, 'AA key');
     if (info.keyType !== 'ec') throw new Error(`key type ${info.keyType}`);
     const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
     if (key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error(`curve ${String(key.asymmetricKeyDetails?.namedCurve)}`);
-    return encodeDg15(spki);
+    return { dg15: encodeDg15(spki), key };
   } catch (e) {
     throw new CardSpoiledError(SpoilReason.CARD_KEY_INVALID, `the card's Active Authentication key is not an ECDSA P-256 public key (${(e as Error).message})`, { cause: e });
   }
@@ -388,7 +395,7 @@ export async function personalise(
   let { hsmMs } = input.opened ?? (await openPersonalisation(session, identity, ports.keys, level, input.keyVersion));
 
   const key = await session.send(generateAsymmetricKeyPair(), SW_OK, { label: 'AA key' });
-  const dg15 = dg15FromCardKey(key.data);
+  const { dg15, key: aaKey } = checkCardKey(key.data);
   const dataGroups = new Map(input.dataGroups);
   dataGroups.set(15, dg15);
 
@@ -418,7 +425,7 @@ export async function personalise(
   await session.send(putData(TAG_BAC_SECRETS, bacSecretsData(input.bac)), SW_OK, { label: 'BAC secrets' });
   await session.send(setApplicationStatus(EID_AID, APP_PERSONALIZED), SW_OK, { label: 'lock' });
   session.setSecureChannel(undefined);
-  return { files, dataGroups, dg15, sod, aaPublicKey: key.data, securityLevel: level, hsmMs };
+  return { files, dataGroups, dg15, sod, aaPublicKey: key.data, aaKey, securityLevel: level, hsmMs };
 }
 
 /** Result of the read-back. */
@@ -438,7 +445,13 @@ export type SodVerifier = (sod: Uint8Array, dataGroups: ReadonlyMap<number, Uint
  * Reads every file back as an inspection system would (BAC with the document's MRZ keys, secure messaging), and
  * checks it: bytes equal to what was written, EF.SOD valid with matching hashes, Active Authentication.
  */
-export async function readBack(session: CardSession, written: readonly LdsFile[], bac: BacSecrets, verifySod: SodVerifier): Promise<ReadBackResult> {
+export async function readBack(
+  session: CardSession,
+  written: readonly LdsFile[],
+  bac: BacSecrets,
+  verifySod: SodVerifier,
+  opts: { aaKey?: { spki: Uint8Array; key: KeyObject } } = {},
+): Promise<ReadBackResult> {
   session.setSecureChannel(undefined);
   await session.send(selectByAid(EID_AID), SW_OK, { label: 'eID' });
   try {
@@ -474,7 +487,9 @@ export async function readBack(session: CardSession, written: readonly LdsFile[]
   try {
     const spki = dg15 ? decodePublicKeyInfo(parseTlv(dg15).children[0]!.raw, 'DG15').spki : undefined;
     if (spki) {
-      const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+      // the key as read; imported again unless it is byte for byte the key checked at personalisation
+      const known = opts.aaKey && macEquals(opts.aaKey.spki, spki) ? opts.aaKey.key : undefined;
+      const key = known ?? createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
       aaVerified = verifySignature('sha256', challenge, { key, dsaEncoding: 'ieee-p1363' }, aa.data);
     }
   } catch {

@@ -41,6 +41,7 @@ export {
   verifyCertificateSignature,
   verifyCrlSignature,
   findSignerCertificate,
+  VerifyCache,
 } from './verify.ts';
 
 // ---- builders (issuing side): certificates, CRLs and EF.SOD signed through the Signer port

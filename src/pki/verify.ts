@@ -22,6 +22,7 @@
 import { createHash } from 'node:crypto';
 import { describeScheme, digestOf, signatureScheme } from './algorithms.ts';
 import { type Certificate, type CertificateSummary, certificatePublicKey, isValidAt, summarizeCertificate } from './certificate.ts';
+import { type PublicKeyInfo, importPublicKey } from './keys.ts';
 import { type SignedData, type SignerInfo, signedAttrsForSignature } from './cms.ts';
 import { type Crl, parseCrl } from './crl.ts';
 import { PkiCode, PkiError, type PkiIssue } from './errors.ts';
@@ -45,6 +46,8 @@ export interface VerifyOptions {
   strictValidity?: boolean;
   /** DS certificate to use if the SignedData embeds none that matches the signer. */
   dsCertificate?: Certificate;
+  /** Memo of the byte-only steps, shared by many verifications (see {@link VerifyCache}). Default: none. */
+  cache?: VerifyCache;
 }
 
 export type SignerMatch = 'subjectKeyIdentifier' | 'issuerAndSerialNumber' | 'issuerAndSerialNumberReordered' | 'onlyCertificate';
@@ -137,17 +140,88 @@ function hashOf(alg: DigestName, data: Uint8Array): Uint8Array {
 // Certificate and CRL signatures
 
 /** Verifies `cert`'s signature (over tbsCertificate as read) with `issuer`'s key. Throws for unsupported keys/algorithms. */
-export function verifyCertificateSignature(cert: Certificate, issuer: Certificate): boolean {
+export function verifyCertificateSignature(cert: Certificate, issuer: Certificate, cache?: VerifyCache): boolean {
   if (cert.signatureAlgorithm.oid !== cert.tbsSignatureAlgorithm.oid) return false;
   const scheme = signatureScheme(cert.signatureAlgorithm);
-  return verifySignature(scheme, certificatePublicKey(issuer), cert.tbsRaw, cert.signatureValue);
+  return verifySignature(scheme, keyOf(issuer, cache), cert.tbsRaw, cert.signatureValue);
 }
 
 /** Verifies a CRL's signature (over tbsCertList as read) with `issuer`'s key. */
-export function verifyCrlSignature(crl: Crl, issuer: Certificate): boolean {
+export function verifyCrlSignature(crl: Crl, issuer: Certificate, cache?: VerifyCache): boolean {
   const scheme = signatureScheme(crl.signatureAlgorithm);
-  return verifySignature(scheme, certificatePublicKey(issuer), crl.tbsRaw, crl.signatureValue);
+  return verifySignature(scheme, keyOf(issuer, cache), crl.tbsRaw, crl.signatureValue);
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Verification cache
+
+/**
+ * A memo of the verification steps that depend on bytes only, for checking many documents signed under the same
+ * Document Signer (an encoding line reads back every chip it made and checks its EF.SOD):
+ * - the signature of a certificate (DS by CSCA) or of a CRL over its bytes as read, under an issuer's key;
+ * - the import of a public key from a certificate's SubjectPublicKeyInfo.
+ * Entries are keyed by the complete bytes (SHA-256 of the certificate or CRL as read, the issuer certificate's
+ * fingerprint, the SubjectPublicKeyInfo itself), so a hit stands for the same computation on the same input, with
+ * the same result. Nothing that depends on time or on the document is cached: validity periods, CRL nextUpdate,
+ * the revocation lookup, the CMS signature, messageDigest and the data group hashes are checked on every call.
+ * A signature check that throws (unsupported key or algorithm) is not remembered. Bounded: cleared when full.
+ */
+export class VerifyCache {
+  private readonly signatures = new Map<string, boolean>();
+  private readonly keys = new Map<string, PublicKeyInfo>();
+  private readonly crlHashes = new WeakMap<Crl, string>();
+  /** Look-ups answered from the memo / computed. */
+  hits = 0;
+  misses = 0;
+
+  /** @param maxEntries entries per memo before it is cleared (default 256). */
+  constructor(readonly maxEntries = 256) {}
+
+  /** `cert`'s signature under `issuer`'s key ({@link verifyCertificateSignature}), memoised. */
+  certificateSignature(cert: Certificate, issuer: Certificate): boolean {
+    return this.signature(`c:${cert.sha256Fingerprint}:${issuer.sha256Fingerprint}`, () => verifyCertificateSignature(cert, issuer, this));
+  }
+
+  /** `crl`'s signature under `issuer`'s key ({@link verifyCrlSignature}), memoised. */
+  crlSignature(crl: Crl, issuer: Certificate): boolean {
+    let h = this.crlHashes.get(crl);
+    if (h === undefined) {
+      h = createHash('sha256').update(crl.raw).digest('hex');
+      this.crlHashes.set(crl, h);
+    }
+    return this.signature(`l:${h}:${issuer.sha256Fingerprint}`, () => verifyCrlSignature(crl, issuer, this));
+  }
+
+  /** The public key of `cert`, imported once per SubjectPublicKeyInfo. */
+  publicKey(cert: Certificate): PublicKeyInfo {
+    const k = Buffer.from(cert.spkiRaw.buffer, cert.spkiRaw.byteOffset, cert.spkiRaw.byteLength).toString('base64');
+    let v = this.keys.get(k);
+    if (v) {
+      this.hits++;
+      return v;
+    }
+    this.misses++;
+    v = importPublicKey(cert.spkiRaw);
+    if (this.keys.size >= this.maxEntries) this.keys.clear();
+    this.keys.set(k, v);
+    return v;
+  }
+
+  private signature(key: string, verify: () => boolean): boolean {
+    const v = this.signatures.get(key);
+    if (v !== undefined) {
+      this.hits++;
+      return v;
+    }
+    this.misses++;
+    const ok = verify();
+    if (this.signatures.size >= this.maxEntries) this.signatures.clear();
+    this.signatures.set(key, ok);
+    return ok;
+  }
+}
+
+const keyOf = (cert: Certificate, cache?: VerifyCache): PublicKeyInfo => (cache ? cache.publicKey(cert) : certificatePublicKey(cert));
 
 const selfSignedCache = new WeakMap<Certificate, boolean>();
 
@@ -175,7 +249,12 @@ function selfSignatureValid(c: Certificate): boolean {
 // Chain
 
 /** Validates a DS certificate against the CSCA trust store (step 3 and 4 of the module comment). */
-export function verifyDsChain(ds: Certificate, cscas: CscaStore | readonly Certificate[], opts: { at: Date; crls?: readonly (Crl | Uint8Array)[]; strictValidity?: boolean }): ChainResult {
+export function verifyDsChain(
+  ds: Certificate,
+  cscas: CscaStore | readonly Certificate[],
+  opts: { at: Date; crls?: readonly (Crl | Uint8Array)[]; strictValidity?: boolean; cache?: VerifyCache },
+): ChainResult {
+  const cache = opts.cache;
   const store = toStore(cscas);
   const errors: PkiIssue[] = [];
   const warnings: PkiIssue[] = [];
@@ -194,7 +273,7 @@ export function verifyDsChain(ds: Certificate, cscas: CscaStore | readonly Certi
   let lastError: PkiError | undefined;
   for (const c of candidates) {
     try {
-      if (verifyCertificateSignature(ds, c)) verifying.push(c);
+      if (cache ? cache.certificateSignature(ds, c) : verifyCertificateSignature(ds, c)) verifying.push(c);
     } catch (e) {
       if (e instanceof PkiError) lastError = e;
       else throw e;
@@ -222,7 +301,7 @@ export function verifyDsChain(ds: Certificate, cscas: CscaStore | readonly Certi
     const parents = store.findIssuers(csca).filter((p) => p !== csca);
     const parent = parents.find((p) => {
       try {
-        return verifyCertificateSignature(csca, p);
+        return cache ? cache.certificateSignature(csca, p) : verifyCertificateSignature(csca, p);
       } catch {
         return false;
       }
@@ -249,7 +328,7 @@ export function verifyDsChain(ds: Certificate, cscas: CscaStore | readonly Certi
       if (!namesMatch(crl.issuer, csca.subject)) continue;
       let ok = false;
       try {
-        ok = verifyCrlSignature(crl, csca);
+        ok = cache ? cache.crlSignature(crl, csca) : verifyCrlSignature(crl, csca);
       } catch {
         ok = false;
       }
@@ -366,7 +445,7 @@ function verifySignedObject(sd: SignedData, signer: SignerInfo, opts: VerifyOpti
       const scheme = signatureScheme(signer.signatureAlgorithm, digest);
       signatureAlgorithm = describeScheme(signer.signatureAlgorithm, scheme);
       const input = signedAttrsForSignature(signer) ?? sd.eContent;
-      sigOk = verifySignature(scheme, certificatePublicKey(found.cert), input, signer.signature);
+      sigOk = verifySignature(scheme, keyOf(found.cert, opts.cache), input, signer.signature);
       if (!sigOk) errors.push(issue(PkiCode.SOD_SIGNATURE_INVALID, `${signatureAlgorithm} signature does not verify with the DS key`));
     } catch (e) {
       if (!(e instanceof PkiError)) throw e;
@@ -380,7 +459,12 @@ function verifySignedObject(sd: SignedData, signer: SignerInfo, opts: VerifyOpti
   const at = opts.at ?? signer.signingTime ?? new Date();
   let chain: ChainResult | undefined;
   if (found) {
-    chain = verifyDsChain(found.cert, opts.cscas, { at, ...(opts.crls ? { crls: opts.crls } : {}), ...(opts.strictValidity ? { strictValidity: true } : {}) });
+    chain = verifyDsChain(found.cert, opts.cscas, {
+      at,
+      ...(opts.crls ? { crls: opts.crls } : {}),
+      ...(opts.strictValidity ? { strictValidity: true } : {}),
+      ...(opts.cache ? { cache: opts.cache } : {}),
+    });
     errors.push(...chain.errors);
     warnings.push(...chain.warnings);
   }
