@@ -9,4 +9,6 @@ if [ ! -d node_modules ] || ! bash scripts/setup.sh --check >/dev/null 2>&1; the
 fi
 export KADI_HOME="${KADI_HOME:-$PWD/var}"
 bash scripts/services.sh start all
+# the URLs, socket and token of the services just started (ports may be changed with KADI_REDIS_PORT etc.)
+eval "$(bash scripts/services.sh env all)"
 exec node bin/kadi.mjs demo "$@"

@@ -26,6 +26,7 @@ import { prepareCard } from '../src/prepare/index.ts';
 import {
   type CardTemplate,
   type SealSignerRecord,
+  createPrintJob,
   createSealSigner,
   decodeVds,
   jobCards,
@@ -38,6 +39,7 @@ import {
   sealTrustMaterial,
   verifySeal,
 } from '../src/print/index.ts';
+import { printStage } from '../src/pipeline/index.ts';
 import { ensureRegistrySchema, seedRegistry } from '../src/registry/index.ts';
 import { runIntake } from '../src/intake/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
@@ -303,5 +305,39 @@ describe('kadi print / kadi seal commands', () => {
     expect(Number((await t.db('cards').where({ batch_id: batchId, state: 'PRINTED' }).count({ n: '*' }))[0]!.n)).toBe(9);
     const jobs = await cli(['print', 'jobs', '--batch', String(batchId), '--json']);
     expect(JSON.parse(jobs.stdout).map((j: { state: string }) => j.state)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
+  });
+});
+
+describe("the pipeline's print stage", () => {
+  it('prints a card once: a fresh claim by another job is retried, a stale one closed as interrupted, a completed job recorded', async () => {
+    const sealSession = await sealSigningSession({ db: t.db, keyStore: hsm });
+    const outDir = path.join(tmp, 'stage');
+    const cardId = Number((await t.db('cards').where({ batch_id: batchId, state: 'PREPARED' }).first('id')).id);
+    await transitionCard(t.db, { cardId, from: 'PREPARED', to: 'ENCODING', actor: 'worker:encode', set: { blank_serial: `BL${cardId}`, chip_serial: `CH${cardId}` } });
+    await transitionCard(t.db, { cardId, from: 'ENCODING', to: 'ENCODED', actor: 'worker:encode' });
+    const jobsOf = async () => (await t.db('print_jobs').where({ card_id: cardId }).orderBy('id').select('id', 'state', 'error_code')) as Array<{ id: number; state: string; error_code: string | null }>;
+
+    // another worker holds the card's print job (RUNNING, just opened): this job must not print it too
+    const other = await createPrintJob(t.db, { batchId, template, outputPath: path.join(outDir, 'x.pdf'), options: {}, actor: 'worker:print@other', skipped: 0, cardId });
+    await expect(createPrintJob(t.db, { batchId, template, outputPath: path.join(outDir, 'y.pdf'), options: {}, actor: 'worker:print', skipped: 0, cardId })).rejects.toThrow();
+    const stage = printStage({ db: t.db, template, baseDir, outDir, sealSession, actor: 'worker:print' });
+    await expect(stage.run(cardId)).rejects.toMatchObject({ code: 'PRINT_CLAIM_ACTIVE', retryable: true });
+    expect((await t.db('cards').where({ id: cardId }).first('state')).state).toBe('ENCODED');
+
+    // that worker stopped: once its claim is stale the job is closed as interrupted and the card printed here
+    expect(await printStage({ db: t.db, template, baseDir, outDir, sealSession, actor: 'worker:print', claimStaleMs: 0 }).run(cardId)).toBe('done');
+    const jobs = await jobsOf();
+    expect(jobs).toEqual([
+      { id: other, state: 'FAILED', error_code: 'PRINT_INTERRUPTED' },
+      { id: jobs[1]!.id, state: 'COMPLETED', error_code: null },
+    ]);
+    expect((await t.db('cards').where({ id: cardId }).first('state')).state).toBe('PRINTED');
+    expect(await stage.run(cardId)).toBe('skipped');
+
+    // a worker that stopped after the job completed but before the mark: the re-run records that job, no reprint
+    await t.db('cards').where({ id: cardId }).update({ state: 'ENCODED' }); // as if the mark never happened
+    expect(await stage.run(cardId)).toBe('done');
+    expect(await jobsOf()).toHaveLength(2);
+    expect((await t.db('cards').where({ id: cardId }).first('state')).state).toBe('PRINTED');
   });
 });

@@ -12,7 +12,7 @@ import { createBatch, getBatch } from '../batches/index.ts';
 import { statusReport } from '../cards/index.ts';
 import { runIntake } from '../intake/index.ts';
 import { ceremony, exportCsca, listKeys } from '../keys/index.ts';
-import { redisConnection, remainingStages, startWorkers, submitBatch } from '../pipeline/index.ts';
+import { checkRedis, redisConnection, remainingStages, startWorkers, submitBatch } from '../pipeline/index.ts';
 import { receiveBlankLot, reconcile, shipBoxes, writeManifests } from '../dispatch/index.ts';
 import { CardPdfWriter, activeSealSigner, batchCards, createSealSigner, faceOf, getBatch as printBatchInfo, loadTemplateFile } from '../print/index.ts';
 import { qcReport, writeQcReportPdf } from '../qc/index.ts';
@@ -49,6 +49,7 @@ export async function runDemo(ctx: Context, o: DemoOptions): Promise<Record<stri
   };
   const say = (s: string) => (o.json ? process.stderr.write(`${s}\n`) : printLine(s));
 
+  await checkRedis(ctx.config.redisUrl); // before any work: the pipeline step needs it
   const registry = ctx.registryDb();
   const db = await ctx.db();
   await ensureRegistrySchema(registry);

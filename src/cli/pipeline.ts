@@ -29,6 +29,7 @@ import {
   type Stage,
   type StageName,
   PIPELINE,
+  checkRedis,
   startMetricsServer,
   WorkerMetrics,
 } from '../pipeline/index.ts';
@@ -230,6 +231,7 @@ export function registerPipelineCommands(program: Command, withContext: WithCont
     .action(async (id: string, o: { wait?: boolean; json?: boolean }) =>
       withContext(!!o.json, async (ctx) => {
         const db = await ctx.db();
+        await checkRedis(ctx.config.redisUrl);
         const conn = redisConnection(ctx.config.redisUrl);
         try {
           const r = await submitBatch(db, conn, PIPELINE, Number(id), actor());

@@ -101,3 +101,15 @@ export function insertedId(rows: unknown[]): number {
 export async function beginWrite(trx: Knex.Transaction): Promise<void> {
   if (dialectOf(trx as unknown as Knex) === 'sqlite') await trx('audit_head').where({ id: 1 }).update({ seq: trx.raw('seq') });
 }
+
+/** Whether a database error is a unique-constraint violation (PostgreSQL 23505, SQLite UNIQUE/PRIMARY KEY). */
+export function isUniqueViolation(e: unknown): boolean {
+  const err = e as { code?: unknown; message?: unknown };
+  const code = err?.code;
+  return (
+    code === '23505' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    /UNIQUE constraint failed|duplicate key value/i.test(String(err?.message ?? ''))
+  );
+}

@@ -5,7 +5,7 @@
  */
 import type { Knex } from 'knex';
 import { appendAudit } from '../audit/index.ts';
-import { insertedId, toCount } from '../db/index.ts';
+import { insertedId, isUniqueViolation, toCount } from '../db/index.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
 import { DispatchStateError, DispatchValidationError } from './errors.ts';
 import { beginWrite } from './locks.ts';
@@ -65,8 +65,7 @@ export async function receiveBlankLot(db: Knex, o: ReceiveLotOptions): Promise<L
     return newId;
   }).catch((e: unknown) => {
     // Two clerks receiving the same lot at once: the unique index decides.
-    const code = (e as { code?: string }).code;
-    if (code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE') throw exists();
+    if (isUniqueViolation(e)) throw exists();
     throw e;
   });
   return (await stockReport(db)).find((l) => l.id === id)!;

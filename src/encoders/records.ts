@@ -7,7 +7,7 @@
 import os from 'node:os';
 import type { Knex } from 'knex';
 import { CardStateConflictError, type SpoilResult, spoilAndReplace, transitionCard } from '../cards/index.ts';
-import { beginWrite, insertedId } from '../db/index.ts';
+import { beginWrite, insertedId, isUniqueViolation } from '../db/index.ts';
 import { KadiError, NotFoundError } from '../shared/index.ts';
 import { EncodeCode, EncodeError, SpoilReason } from './errors.ts';
 import { TRACE_FORMAT, decodeTrace, encodeTrace } from './trace.ts';
@@ -115,11 +115,6 @@ async function consumeBlank(trx: Knex.Transaction, lot: string | undefined): Pro
   });
 }
 
-function isUniqueViolation(e: unknown): boolean {
-  const m = String((e as { message?: unknown })?.message ?? '');
-  const code = (e as { code?: unknown })?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed|duplicate key/i.test(m);
-}
 
 /**
  * Claims the blank in the reader for `cardId`, in one transaction: consumes one blank from a lot, opens an

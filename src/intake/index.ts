@@ -13,7 +13,7 @@
  */
 import type { Knex } from 'knex';
 import { appendAudit, type AuditInput } from '../audit/index.ts';
-import { beginWrite, insertedId } from '../db/index.ts';
+import { beginWrite, insertedId, isUniqueViolation } from '../db/index.ts';
 import {
   COLLECTION_CENTRES,
   getRecords,
@@ -155,10 +155,6 @@ export async function runIntake(opts: IntakeOptions): Promise<IntakeResult> {
   return result;
 }
 
-function isUniqueViolation(e: unknown): boolean {
-  const err = e as { code?: string; message?: string };
-  return err?.code === '23505' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-}
 
 async function intakeOne(
   trx: Knex.Transaction,

@@ -5,8 +5,9 @@
  * printer's feedback is recorded (markCard printed). The batch PDF of a whole batch is `printBatch` (kadi print
  * batch); this stage is the card-by-card line printer of the pipeline.
  *
- * Re-runs are safe: a card no longer ENCODED is skipped; a seal already signed is kept; a re-run after a crash
- * between the job and the mark renders a new job (the newest completed job is the one QC reads).
+ * Re-runs are safe and print a card once: a card no longer ENCODED is skipped; a seal already signed is kept; the
+ * print job is opened first as the card's claim (one RUNNING job per card; see claimPrintJob); a job that
+ * completed before its worker stopped is recorded as the card's print instead of printing again.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ import {
   renderCardPdf,
   signCardSeal,
 } from '../print/index.ts';
+import { isUniqueViolation } from '../db/index.ts';
 import { KadiError, isKadiError } from '../shared/index.ts';
 import { type Stage, stageSpec } from './stages.ts';
 
@@ -40,6 +42,8 @@ export interface PrintStageOptions {
   actor: string;
   validityYears?: number;
   concurrency?: number;
+  /** Another job's RUNNING print job for the card counts as interrupted once this old, ms (default 20 000). */
+  claimStaleMs?: number;
   onClose?: () => Promise<void>;
 }
 
@@ -49,7 +53,35 @@ function hasSeal(t: CardTemplate): boolean {
 
 export function printStage(o: PrintStageOptions): Stage {
   const needsSeal = hasSeal(o.template);
+  const staleMs = o.claimStaleMs ?? 20_000;
   mkdirSync(o.outDir, { recursive: true });
+
+  const failJob = (jobId: number, e: unknown): Promise<void> =>
+    finishPrintJob(o.db, jobId, { actor: o.actor, ok: false, cards: 0, errorCode: isKadiError(e) ? e.code : 'INTERNAL', errorMessage: (e as Error).message ?? String(e) }).catch(() => undefined);
+
+  /**
+   * The card's print job, opened as its claim: one RUNNING job per card (unique index). Another job's fresh claim
+   * means another worker may be printing it now (retryable PRINT_CLAIM_ACTIVE); a stale one was left by a worker
+   * that stopped and is closed as PRINT_INTERRUPTED before this job takes over.
+   */
+  const claimPrintJob = async (cardId: number, batchId: number, out: string): Promise<number> => {
+    const open = () => createPrintJob(o.db, { batchId, template: o.template, outputPath: out, options: { impose: null, card: cardId }, actor: o.actor, skipped: 0, cardId });
+    try {
+      return await open();
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e;
+    }
+    const other = await o.db('print_jobs').where({ card_id: cardId, state: 'RUNNING' }).first('id', 'started_at');
+    const age = other ? Date.now() - Date.parse(String(other.started_at)) : Infinity;
+    if (other && age < staleMs) {
+      throw new KadiError('PRINT_CLAIM_ACTIVE', `card ${cardId} is in print job ${other.id}, started ${Math.round(age / 1000)} s ago`, {
+        retryable: true,
+        hint: `Retried until that job is ${staleMs / 1000} s old; then it is closed as interrupted and the card printed again.`,
+      });
+    }
+    if (other) await failJob(Number(other.id), new KadiError('PRINT_INTERRUPTED', 'the worker printing this card stopped before the job finished'));
+    return open();
+  };
   return {
     ...stageSpec('print'),
     concurrency: o.concurrency ?? 2,
@@ -58,19 +90,26 @@ export function printStage(o: PrintStageOptions): Stage {
       if (!c || c.state !== 'ENCODED') return 'skipped';
       if (c.batch_id === null || c.batch_id === undefined) throw new KadiError('PRINT_NO_BATCH', `card ${cardId} is in no batch`);
       const batchId = Number(c.batch_id);
-      if (needsSeal) {
-        if (!o.sealSession) throw new KadiError('PRINT_SEALS_MISSING', `card ${cardId} needs a seal and no seal signer is configured`, { hint: 'Create one: `kadi seal keygen`.' });
-        await signCardSeal(o.db, o.template, cardId, o.sealSession, { actor: o.actor, ...(o.validityYears ? { validityYears: o.validityYears } : {}) });
+      // printed by a job that completed before its worker stopped (crash before the mark): record it, print once
+      const printed = await o.db('print_jobs').where({ card_id: cardId, state: 'COMPLETED' }).orderBy('id', 'desc').first('id');
+      if (printed) {
+        await markCard(o.db, String(cardId), { printed: true }, { actor: o.actor, jobId: Number(printed.id) });
+        return 'done';
       }
-      const row = await cardRow(o.db, cardId);
-      const batch = await getBatch(o.db, batchId, o.validityYears);
-      const pdf = await renderCardPdf(o.template, o.baseDir, faceOf(o.template, row, batch.dates));
       const out = path.join(o.outDir, `card-${cardId}.pdf`);
-      const jobId = await createPrintJob(o.db, { batchId, template: o.template, outputPath: out, options: { impose: null, card: cardId }, actor: o.actor, skipped: 0 });
+      const jobId = await claimPrintJob(cardId, batchId, out);
       try {
+        if (needsSeal) {
+          if (!o.sealSession) throw new KadiError('PRINT_SEALS_MISSING', `card ${cardId} needs a seal and no seal signer is configured`, { hint: 'Create one: `kadi seal keygen`.' });
+          await signCardSeal(o.db, o.template, cardId, o.sealSession, { actor: o.actor, ...(o.validityYears ? { validityYears: o.validityYears } : {}) });
+        }
+        const row = await cardRow(o.db, cardId);
+        const sealSha256 = row.seal?.sha256;
+        const batch = await getBatch(o.db, batchId, o.validityYears);
+        const pdf = await renderCardPdf(o.template, o.baseDir, faceOf(o.template, row, batch.dates));
         writeFileSync(`${out}.part`, pdf);
         renameSync(`${out}.part`, out);
-        await addJobCards(o.db, jobId, 1, [{ cardId, ...(row.seal ? { sealSha256: row.seal.sha256 } : {}) }]);
+        await addJobCards(o.db, jobId, 1, [{ cardId, ...(sealSha256 ? { sealSha256 } : {}) }]);
         await finishPrintJob(o.db, jobId, {
           actor: o.actor,
           ok: true,
@@ -83,7 +122,7 @@ export function printStage(o: PrintStageOptions): Stage {
           outputBytes: pdf.length,
         });
       } catch (e) {
-        await finishPrintJob(o.db, jobId, { actor: o.actor, ok: false, cards: 0, errorCode: isKadiError(e) ? e.code : 'INTERNAL', errorMessage: (e as Error).message ?? String(e) }).catch(() => undefined);
+        await failJob(jobId, e);
         throw e;
       }
       await markCard(o.db, String(cardId), { printed: true }, { actor: o.actor, jobId });

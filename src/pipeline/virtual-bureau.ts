@@ -2,11 +2,22 @@
  * The virtual bureau: Kadi's virtual cards standing in for the hardware of the encode and qc stages, for the demo,
  * `kadi workers start --virtual-cards` and tests. In this process:
  *
- * - a CardLauncher (applets/) manufacturing blanks with the issuer card master key (the same key the HSM holds
- *   for C_DeriveKey: {@link ensureCardMasterKeyInHsm} imports it once, by label, and checks its check value);
+ * - the card factory (applets/) manufacturing blanks with the issuer card master key (the same key the HSM holds
+ *   for C_DeriveKey: {@link ensureCardMasterKeyInHsm} imports it once, by label, and checks its check value), every
+ *   card kept in the card store (`$KADI_HOME/cards`, `kadi cards insert` takes them from there);
  * - E encoder slots (a ReaderPool of src/encoders) kept loaded with fresh blanks: when an encoder is given back
- *   with a used card, the card is pulled out (it stays in the card store) and a new blank inserted;
- * - Q QC slots: a finished card is inserted by its serial for the qc stage's chip read and pulled out after.
+ *   with a used card, the card is taken out (it stays in the card store) and a new blank put in before the encoder
+ *   is free again;
+ * - Q QC slots: a finished card is put in by its serial for the qc stage's chip read and taken out after.
+ *
+ * Card swaps (docs/decisions/0013-pipeline-throughput.md): each slot keeps its vpcd connection open ("the reader's
+ * contacts") and cards are exchanged behind it, the way a card transport moves cards under a reader's contacts;
+ * the reader then resets the card it is given. Closing and reopening the connection per card instead would cost
+ * two of pcscd's ~400 ms presence polls per swap, which a real reader (interrupt-driven card detection) does not
+ * have. The guarantees do not rest on pcscd's insertion events: an encoder stays busy in the pool until its new
+ * blank is in, the encoder's claim refuses a chip serial already recorded, and QC checks the chip it reads
+ * against the card's record. A blank with an injected fault, and a slot whose card pulled itself out, still go
+ * through a real removal and insertion.
  *
  * Fault injection (demo and tests): `pullMidWrite` blanks are inserted with a fault that drops the card after some
  * APDUs of the personalisation (the blank is spoiled by the encoder, its order re-queued); `unlockedChips` cards
@@ -17,7 +28,18 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { APP_LIFE_CYCLE, CardLauncher, DirCardStore, type SlotSpec, saveCard } from '../../applets/index.ts';
+import {
+  APP_LIFE_CYCLE,
+  type CardFaults,
+  CardLauncher,
+  type CardRuntime,
+  DirCardStore,
+  type SlotSpec,
+  VirtualCard,
+  createCardRuntime,
+  manufactureCard,
+  saveCard,
+} from '../../applets/index.ts';
 import { type EncodeDeps, type Encoder, PcscCardChannel, PcscContext, ReaderPool } from '../encoders/index.ts';
 import { HsmCardKeys, type Pkcs11Hsm, cardMasterKeyInfo, importCardMasterKey } from '../hsm/index.ts';
 import { currentDsSigner } from '../keys/index.ts';
@@ -105,13 +127,81 @@ export interface VirtualBureau {
   launcher: CardLauncher;
   /** Faults injected so far. */
   injected: { pulledMidWrite: number; unlockedChips: number };
+  /** What the virtual hardware did and how long it took (benchmarks, metrics). */
+  stats: VirtualBureauStats;
   close(): Promise<void>;
+}
+
+/** Counters of the virtual hardware (times in ms, performance.now()). */
+export interface VirtualBureauStats {
+  /** Encoder card swaps (the used card out, a new blank in and seen by the reader) and their total time. */
+  encoderSwaps: number;
+  encoderSwapMs: number;
+  /** QC reader insertions (card in and seen by the reader, plus taking it out again) and their total time. */
+  qcSwaps: number;
+  qcSwapMs: number;
+  /** Time the virtual cards spent answering APDUs (card OS, applets, card store commits) and manufacturing blanks:
+   *  the card hardware's work, done on this process's CPU. */
+  cardMs: number;
+  apdus: number;
 }
 
 /** Slot names must be known (from `$KADI_PCSC_DIR/readers`). */
 function nameOf(s: SlotSpec): string {
   if (!s.name) throw new RangeError(`slot ${s.index} has no reader name`);
   return s.name;
+}
+
+/**
+ * A reader slot's card contacts: one vpcd connection kept open (pcscd sees a card present all along) behind which
+ * cards are exchanged, like a card transport moving cards under the contacts of a reader that stays connected. The
+ * card in the contacts is `current`; none is answered like a mute card. Its time is counted in the stats (card CPU).
+ */
+class CardContacts {
+  current: CardRuntime | undefined;
+  card: VirtualCard | undefined;
+  constructor(
+    readonly slot: SlotSpec,
+    private readonly stats: VirtualBureauStats,
+    /** The ATR answered while no card is in (the blanks' ATR: pcscd powers the slot up with it). */
+    private idleAtr: Uint8Array,
+  ) {}
+  get atr(): Uint8Array {
+    if (this.current) this.idleAtr = this.current.atr;
+    return this.idleAtr;
+  }
+  get serial(): string {
+    return this.current?.serial ?? '(none)';
+  }
+  powerOn(): void {
+    this.current?.powerOn();
+  }
+  powerOff(): void {
+    this.current?.powerOff();
+  }
+  transmit(apdu: Uint8Array): Uint8Array {
+    const rt = this.current;
+    if (!rt) return Uint8Array.of(0x6f, 0x00);
+    const t = performance.now();
+    try {
+      return rt.transmit(apdu);
+    } finally {
+      this.stats.cardMs += performance.now() - t;
+      this.stats.apdus++;
+    }
+  }
+  /** Takes the current card out of the contacts (its state is in the card store already). */
+  takeOut(): string | undefined {
+    const rt = this.current;
+    if (!rt) return undefined;
+    rt.powerOff();
+    this.current = undefined;
+    return rt.serial;
+  }
+  /** Whether the contacts' connection is up (false once the card pulled itself out: a `removeAfterApdus` fault). */
+  get connected(): boolean {
+    return this.card !== undefined && !this.card.isRemoved;
+  }
 }
 
 export async function openVirtualBureau(o: VirtualBureauOptions): Promise<VirtualBureau> {
@@ -121,67 +211,149 @@ export async function openVirtualBureau(o: VirtualBureauOptions): Promise<Virtua
   const keys = new HsmCardKeys(o.hsm, label);
   await keys.open();
   const signer = await currentDsSigner({ db: o.db, keyStore: o.hsm, actor: o.encodeActor });
-  const launcher = new CardLauncher({ store: new DirCardStore(o.storeDir), masterKey: o.masterKey });
+  const store = new DirCardStore(o.storeDir);
+  const launcher = new CardLauncher({ store, masterKey: o.masterKey });
   const injected = { pulledMidWrite: 0, unlockedChips: 0 };
+  const stats: VirtualBureauStats = { encoderSwaps: 0, encoderSwapMs: 0, qcSwaps: 0, qcSwapMs: 0, cardMs: 0, apdus: 0 };
   const faults = { pullMidWrite: 0, unlockedChips: 0, pullAfterApdus: 30, ...o.faults };
-  const slotOf = new Map(o.encoderSlots.map((s) => [nameOf(s), s]));
   let closing = false;
   let blanks = 0;
+  /** Serials of the cards in some slot's contacts now: a card is in one reader at a time. */
+  const inContacts = new Map<string, CardContacts>();
+  const contactsOf = new Map<string, CardContacts>();
+  const allContacts: CardContacts[] = [];
 
-  const insertBlank = async (slot: SlotSpec): Promise<void> => {
+  /** Manufactures a new blank (stored in the card store like the launcher's) and puts it into `c`. */
+  const putNewBlank = (c: CardContacts, note?: string): void => {
+    const t = performance.now();
+    const state = manufactureCard({ masterKey: o.masterKey, ...(note ? { note } : {}) });
+    if (store.load(state.serial)) throw new Error(`card ${state.serial} already exists in the store`);
+    saveCard(store, state);
+    c.current = createCardRuntime(state, { store });
+    inContacts.set(state.serial, c);
+    stats.cardMs += performance.now() - t;
+  };
+
+  /** Connects `c` to its vpcd slot (a card inserted, as pcscd sees it), with `cardFaults` for this insertion. */
+  const plug = async (c: CardContacts, cardFaults: CardFaults = {}): Promise<void> => {
+    const card = new VirtualCard({ port: c.slot.port, runtime: c as unknown as CardRuntime, faults: cardFaults });
+    c.card = card;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        card.insert(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`vpcd on port ${c.slot.port} did not accept a card within 10000 ms`)), 10_000);
+        }),
+      ]);
+    } catch (e) {
+      await card.remove();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const unplug = async (c: CardContacts): Promise<void> => {
+    const card = c.card;
+    c.card = undefined;
+    await card?.remove();
+  };
+
+  const idleAtr = createCardRuntime(manufactureCard({ masterKey: o.masterKey })).atr;
+  const encoderContacts = o.encoderSlots.map((s) => new CardContacts(s, stats, idleAtr));
+  const qcContacts = o.qcSlots.map((s) => new CardContacts(s, stats, idleAtr));
+  for (const c of [...encoderContacts, ...qcContacts]) {
+    allContacts.push(c);
+    contactsOf.set(nameOf(c.slot), c);
+  }
+
+  /**
+   * Feeds a new blank into an encoder slot. Normally the used card is exchanged behind the open connection (a
+   * card transport: no removal for pcscd to notice; the encoder's reset at the start of the next card powers the
+   * new one up). A blank with an injected fault, or a slot whose card pulled itself out, goes through a real
+   * removal and insertion (pcscd notices both at its next presence polls).
+   */
+  const feed = async (c: CardContacts, ctx: PcscContext | undefined): Promise<void> => {
     blanks++;
     // the faulty blanks are not the very first ones, so a run shows good cards before the first spoil
     const pull = injected.pulledMidWrite < faults.pullMidWrite && blanks > o.encoderSlots.length;
     if (pull) injected.pulledMidWrite++;
-    await launcher.insertNew(slot, pull ? { faults: { removeAfterApdus: faults.pullAfterApdus }, note: 'demo fault: pulled mid-write' } : {});
+    const old = c.takeOut();
+    if (old) inContacts.delete(old);
+    if (closing) return;
+    putNewBlank(c, pull ? 'demo fault: pulled mid-write' : undefined);
+    if (!pull && c.connected) return;
+    const name = nameOf(c.slot);
+    if (c.connected) await unplug(c);
+    // pcscd must have seen the slot empty before the next insertion, or it would not count a new card
+    await ctx?.waitEmpty(name).catch(() => undefined);
+    await plug(c, pull ? { removeAfterApdus: faults.pullAfterApdus } : {});
+    await ctx?.waitPresent(name);
   };
 
   let pool: ReaderPool | undefined;
   let qcCtx: PcscContext | undefined;
   try {
-    for (const s of o.encoderSlots) await insertBlank(s);
+    for (const c of encoderContacts) {
+      putNewBlank(c);
+      await plug(c);
+    }
+    for (const c of qcContacts) await plug(c);
     if (o.encoderSlots.length > 0) pool = await ReaderPool.open({ readers: o.encoderSlots.map(nameOf) });
     if (o.qcSlots.length > 0) qcCtx = await PcscContext.open({ readers: o.qcSlots.map(nameOf), only: o.qcSlots.map(nameOf) });
   } catch (e) {
-    await launcher.stop();
+    await Promise.all(allContacts.map(unplug));
     await pool?.close();
     throw e;
   }
   const qcContext = qcCtx;
 
-  // Keep the encoders loaded: a used (or self-removed) card is replaced by a new blank after release.
+  // Keep the encoders loaded: a used (or self-removed) card is replaced by a new blank before the encoder is free
+  // again (it stays busy in the pool meanwhile, so no job takes the used card).
   const refills = new Set<Promise<void>>();
-  const refill = async (enc: Encoder): Promise<void> => {
-    const slot = slotOf.get(enc.name)!;
-    await enc.channel.disconnect('leave').catch(() => undefined);
-    await launcher.remove(slot.index);
-    await enc.ctx.waitEmpty(enc.name).catch(() => undefined);
-    if (closing) return;
-    await insertBlank(slot);
-  };
   if (pool) {
     const release = pool.release.bind(pool);
+    const refill = async (enc: Encoder): Promise<void> => {
+      const c = contactsOf.get(enc.name)!;
+      const t0 = performance.now();
+      try {
+        await enc.channel.disconnect('leave').catch(() => undefined);
+        await feed(c, enc.ctx);
+      } finally {
+        stats.encoderSwaps++;
+        stats.encoderSwapMs += performance.now() - t0;
+      }
+    };
     pool.release = (enc: Encoder, opts: { fresh?: boolean } = {}): void => {
-      release(enc, opts);
-      if (opts.fresh || closing) return;
+      if (opts.fresh || closing) {
+        release(enc, opts);
+        return;
+      }
       const p = refill(enc)
-        .catch((e: Error) => o.log?.(`encoder ${enc.name}: cannot insert a new blank: ${e.message}`))
+        .then(
+          // the contacts hold a new blank (seen by pcscd when it was a real insertion)
+          () => release(enc, { fresh: !closing }),
+          (e: Error) => {
+            o.log?.(`encoder ${enc.name}: cannot insert a new blank: ${e.message}`);
+            release(enc, { fresh: false });
+          },
+        )
         .finally(() => refills.delete(p));
       refills.add(p);
     };
   }
 
   // QC readers: one card at a time per slot.
-  const freeQc = [...o.qcSlots];
+  const freeQc = [...qcContacts];
   const qcWaiters: Array<() => void> = [];
-  const takeQcSlot = async (): Promise<SlotSpec> => {
+  const takeQcSlot = async (): Promise<CardContacts> => {
     for (;;) {
       const s = freeQc.shift();
       if (s) return s;
       await new Promise<void>((r) => qcWaiters.push(r));
     }
   };
-  const giveQcSlot = (s: SlotSpec): void => {
+  const giveQcSlot = (s: CardContacts): void => {
     freeQc.push(s);
     qcWaiters.shift()?.();
   };
@@ -189,30 +361,46 @@ export async function openVirtualBureau(o: VirtualBureauOptions): Promise<Virtua
   const qcReader = async (card: { cardId: number; chipSerial: string | null }): Promise<QcReaderLease> => {
     if (!card.chipSerial) throw new KadiError('QC_NO_CHIP_SERIAL', `card ${card.cardId} has no chip serial recorded`);
     const serial = card.chipSerial.slice(-12);
+    // a card just encoded may still be on its way out of the encoder
+    while (inContacts.has(serial) && refills.size > 0) await Promise.race([...refills]);
+    if (inContacts.has(serial)) throw new KadiError('QC_CARD_IN_ENCODER', `card ${serial} is still in an encoder slot`);
     if (injected.unlockedChips < faults.unlockedChips) {
       // demo fault: the chip was never closed (its eID application is still SELECTABLE)
-      const st = launcher.store.load(serial);
+      const st = store.load(serial);
       if (st && st.eid.lifeCycle === APP_LIFE_CYCLE.PERSONALIZED) {
         injected.unlockedChips++;
         st.eid.lifeCycle = APP_LIFE_CYCLE.SELECTABLE;
-        saveCard(launcher.store, st);
+        saveCard(store, st);
       }
     }
     if (!qcContext) throw new KadiError('QC_NO_READER', 'this process has no QC reader slot', { hint: 'Run the qc role on a worker with QC slots (--qc-slots).' });
     const ctx = qcContext;
-    const slot = await takeQcSlot();
-    const name = nameOf(slot);
+    const c = await takeQcSlot();
+    const name = nameOf(c.slot);
     let channel: PcscCardChannel | undefined;
+    const t0 = performance.now();
+    const takeOut = (): void => {
+      const s = c.takeOut();
+      if (s) inContacts.delete(s);
+    };
     try {
-      await launcher.insert(serial, slot);
+      const st = store.load(serial);
+      if (!st) throw new Error(`no card ${serial} in the card store`);
+      if (!c.connected) {
+        await plug(c);
+        await ctx.waitPresent(name);
+      }
+      c.current = createCardRuntime(st, { store });
+      inContacts.set(serial, c);
       await ctx.waitPresent(name);
+      stats.qcSwapMs += performance.now() - t0;
       channel = new PcscCardChannel(ctx, name, { share: 'shared' });
-      await channel.connect();
+      // a reset powers the card just put under the contacts up (and drops whatever the previous card had open)
+      await channel.reset();
     } catch (e) {
       await channel?.disconnect('leave').catch(() => undefined);
-      await launcher.remove(slot.index);
-      await ctx.waitEmpty(name).catch(() => undefined);
-      giveQcSlot(slot);
+      takeOut();
+      giveQcSlot(c);
       throw e;
     }
     const ch = channel;
@@ -220,10 +408,12 @@ export async function openVirtualBureau(o: VirtualBureauOptions): Promise<Virtua
       name: `QC-${name}`,
       channel: ch,
       async release() {
+        const t1 = performance.now();
         await ch.disconnect('leave').catch(() => undefined);
-        await launcher.remove(slot.index);
-        await ctx.waitEmpty(name).catch(() => undefined);
-        giveQcSlot(slot);
+        takeOut();
+        stats.qcSwaps++;
+        stats.qcSwapMs += performance.now() - t1;
+        giveQcSlot(c);
       },
     };
   };
@@ -231,15 +421,26 @@ export async function openVirtualBureau(o: VirtualBureauOptions): Promise<Virtua
   let closed = false;
   return {
     pool,
-    deps: { db: o.db, keys, signer, actor: o.encodeActor, ...(o.maxAttempts ? { maxAttempts: o.maxAttempts } : {}) },
+    deps: { db: o.db, keys, signer, actor: o.encodeActor, limitsCache: new Map(), ...(o.maxAttempts ? { maxAttempts: o.maxAttempts } : {}) },
     qcReader,
     launcher,
     injected,
+    stats,
     async close() {
       if (closed) return;
       closed = true;
       closing = true;
       await Promise.all([...refills]);
+      for (const c of allContacts) {
+        const s = c.takeOut();
+        if (s) inContacts.delete(s);
+      }
+      await Promise.all(allContacts.map(unplug));
+      // the slots are left empty as pcscd sees them, so the next user of a slot never takes a stale "present"
+      await Promise.all([
+        ...(pool ? pool.encoders.map((e) => e.ctx.waitEmpty(e.name, 2_000).catch(() => undefined)) : []),
+        ...(qcContext ? o.qcSlots.map((s) => qcContext.waitEmpty(nameOf(s), 2_000).catch(() => undefined)) : []),
+      ]);
       await pool?.close();
       await launcher.stop();
       qcContext?.close();

@@ -246,6 +246,21 @@ export interface WriterStats {
 }
 
 /** Streams card faces into one PDF. Call addCard() per card (in production order), then finish(). */
+/**
+ * The static layers of a template's sides, laid out once per template and font directory and then shared by every
+ * writer (a print stage renders one small PDF per card: laying the guilloches, rosettes and labels out again for
+ * each was a tenth of a card's render time). Layers depend only on the template and its fonts' metrics; they are
+ * read, never changed, by the writers.
+ */
+const layerCache = new WeakMap<CardTemplate, Map<string, Record<SideName, StaticLayers>>>();
+function templateLayers(t: CardTemplate, baseDir: string, measurer: TextMeasurer): Record<SideName, StaticLayers> {
+  let byDir = layerCache.get(t);
+  if (!byDir) layerCache.set(t, (byDir = new Map()));
+  let l = byDir.get(baseDir);
+  if (!l) byDir.set(baseDir, (l = { front: staticLayers(t, 'front', measurer), back: staticLayers(t, 'back', measurer) }));
+  return l;
+}
+
 export class CardPdfWriter {
   readonly doc: Doc;
   readonly measurer: TextMeasurer;
@@ -274,7 +289,7 @@ export class CardPdfWriter {
     }) as Doc;
     for (const [id, file] of Object.entries(resolveFontFiles(t, opts.baseDir))) this.doc.registerFont(id, file);
     this.measurer = pdfkitMeasurer(this.doc, Object.keys(t.fonts));
-    this.layers = { front: staticLayers(t, 'front', this.measurer), back: staticLayers(t, 'back', this.measurer) };
+    this.layers = templateLayers(t, opts.baseDir, this.measurer);
     this.imp = opts.impose ? imposition(opts.impose) : undefined;
     this.done = new Promise((resolve, reject) => {
       opts.out.once('finish', resolve);

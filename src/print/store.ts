@@ -313,7 +313,11 @@ export function templateDigest(t: CardTemplate): string {
   return createHash('sha256').update(JSON.stringify(t)).digest('hex');
 }
 
-export async function createPrintJob(db: Knex, j: { batchId: number; template: CardTemplate; outputPath: string; options: Record<string, unknown>; actor: string; skipped: number; now?: Date }): Promise<number> {
+/**
+ * Opens a print job (RUNNING). `cardId` marks a single-card job (the pipeline's print stage): only one such job
+ * may be RUNNING per card (unique index; a second one throws the database's unique violation).
+ */
+export async function createPrintJob(db: Knex, j: { batchId: number; template: CardTemplate; outputPath: string; options: Record<string, unknown>; actor: string; skipped: number; cardId?: number; now?: Date }): Promise<number> {
   const now = (j.now ?? new Date()).toISOString();
   return db.transaction(async (trx) => {
     const id = insertedId(
@@ -326,6 +330,7 @@ export async function createPrintJob(db: Knex, j: { batchId: number; template: C
           output_path: j.outputPath.slice(0, 1000),
           options: JSON.stringify(j.options),
           skipped: j.skipped,
+          card_id: j.cardId ?? null,
           started_at: now,
           created_by: j.actor.slice(0, 64),
         })

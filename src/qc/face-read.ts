@@ -1,20 +1,19 @@
 /**
  * Reading a card face the way a QC station's scanner does, from the print job's rendered PDF (the adapter face QC
  * uses when no physical scanner is attached: the demo, the pipeline with virtual encoders, tests). The MRZ comes
- * from the text layer of the card's page (poppler's `pdftotext -layout`), the seal from a 300 dpi rendering of it
- * (`pdftoppm`) through src/print's Data Matrix locator — the same path a camera image takes.
+ * from the text layer of the card's page (poppler's `pdftotext -layout`), the seal from a 300 dpi greyscale rendering
+ * of it (`pdftoppm -gray`, a PGM on stdout: no PNG compression and decompression, no temporary file) through
+ * src/print's Data Matrix locator — the same path a camera image takes. Text and image of a page are read at once.
  *
  * Which pages: the newest COMPLETED print job holding the card, without imposition: front = page 2p - 1, back =
  * page 2p for the card at position p (src/print). Imposed jobs (several cards per sheet) are refused with
  * QC_FACE_SOURCE_UNSUPPORTED: give the station's readings instead (`kadi qc face --mrz ... --seal ...`).
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Knex } from 'knex';
-import { VDS_MAGIC, decodeVds, locateDataMatrix, decodePng, readIdSealFeatures } from '../print/index.ts';
+import { type GreyImage, VDS_MAGIC, decodeVds, locateDataMatrix, readIdSealFeatures } from '../print/index.ts';
 import { KadiError, NotFoundError } from '../shared/index.ts';
 
 const run = promisify(execFile);
@@ -53,10 +52,41 @@ async function pageText(pdf: string, page: number): Promise<string> {
   return stdout;
 }
 
-async function pageSeal(pdf: string, page: number, dir: string, documentNumber?: string): Promise<Uint8Array | undefined> {
-  const base = path.join(dir, `p${page}`);
-  await run('pdftoppm', ['-r', '300', '-png', '-singlefile', '-f', String(page), '-l', String(page), pdf, base]);
-  const img = decodePng(await readFile(`${base}.png`));
+/**
+ * A binary PGM (Netpbm P5: `P5 <width> <height> <maxval>`, whitespace separated, one whitespace byte, then
+ * width x height samples of one byte when maxval < 256) as a grey image. Throws on anything else.
+ */
+export function decodePgm(file: Uint8Array): GreyImage {
+  const fields: number[] = [];
+  let i = 2;
+  if (file[0] !== 0x50 || file[1] !== 0x35) throw new RangeError('not a binary PGM (P5)');
+  const space = (b: number | undefined): boolean => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+  while (fields.length < 3) {
+    while (space(file[i])) i++;
+    if (file[i] === 0x23) {
+      while (i < file.length && file[i] !== 0x0a) i++; // comment
+      continue;
+    }
+    let v = 0;
+    const start = i;
+    while (i < file.length && file[i]! >= 0x30 && file[i]! <= 0x39) v = v * 10 + file[i++]! - 0x30;
+    if (i === start) throw new RangeError('PGM header is malformed');
+    fields.push(v);
+  }
+  if (!space(file[i])) throw new RangeError('PGM header is malformed');
+  i++;
+  const [width, height, maxval] = fields as [number, number, number];
+  if (maxval < 1 || maxval > 255) throw new RangeError(`PGM with maxval ${maxval} is not supported`);
+  if (file.length - i < width * height) throw new RangeError('PGM is truncated');
+  return { width, height, data: file.subarray(i, i + width * height) };
+}
+
+async function pageSeal(pdf: string, page: number, documentNumber?: string): Promise<Uint8Array | undefined> {
+  const { stdout } = await run('pdftoppm', ['-r', '300', '-gray', '-singlefile', '-f', String(page), '-l', String(page), pdf], {
+    encoding: 'buffer',
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const img = decodePgm(new Uint8Array(stdout.buffer, stdout.byteOffset, stdout.length));
   const seals = locateDataMatrix(img, { max: 4 }).filter((s) => s.bytes[0] === VDS_MAGIC);
   if (!documentNumber || seals.length <= 1) return seals[0]?.bytes;
   return (
@@ -72,13 +102,16 @@ async function pageSeal(pdf: string, page: number, dir: string, documentNumber?:
 
 /** Reads a card's face from a PDF: `pages` in order (the back first is cheapest: MRZ and seal are there). */
 export async function readFaceFromPdf(pdf: string, pages: readonly number[], documentNumber?: string): Promise<Omit<FaceReading, 'source'>> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'kadi-qc-face-'));
   try {
     let faceMrz: string[] | undefined;
     let seal: Uint8Array | undefined;
     for (const p of pages) {
-      faceMrz ??= pickMrz(mrzLinesIn(await pageText(pdf, p)), documentNumber);
-      seal ??= await pageSeal(pdf, p, dir, documentNumber);
+      const [text, found] = await Promise.all([
+        faceMrz ? undefined : pageText(pdf, p),
+        seal ? undefined : pageSeal(pdf, p, documentNumber),
+      ]);
+      if (text !== undefined) faceMrz = pickMrz(mrzLinesIn(text), documentNumber);
+      seal ??= found;
       if (faceMrz && seal) break;
     }
     return { faceMrz, seal };
@@ -87,8 +120,6 @@ export async function readFaceFromPdf(pdf: string, pages: readonly number[], doc
       hint: 'poppler-utils (pdftotext, pdftoppm) must be installed, and the PDF must still exist.',
       cause: e,
     });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
   }
 }
 

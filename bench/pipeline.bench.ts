@@ -1,0 +1,124 @@
+/**
+ * Whole-pipeline benchmark (issue 8, docs/decisions/0013-pipeline-throughput.md), one JSON line per figure:
+ *
+ *   pipeline.baseline.encode_only.cards_per_s.{k}   baseline: the encode stage alone on the same k encoders of the
+ *                                              same virtual bureau (card swaps included), driven by k plain loops
+ *                                              (no BullMQ, no other stage) — what the encoders can do
+ *   pipeline.cards_per_s.{k}                   the whole pipeline: one batch of N cards (default 1 000) through
+ *                                              prepare -> encode -> print -> qc -> pack on BullMQ workers, submit to
+ *                                              batch COMPLETED; with the share of the baseline it reaches
+ *   pipeline.cpu_ms_per_card.{k}               software CPU per card: process.cpuUsage of the Kadi worker process
+ *                                              minus the CPU of the virtual cards running in it (their APDU
+ *                                              processing and blank manufacture, measured by the virtual bureau);
+ *                                              SoftHSM's C_Sign runs in that process and is counted; the cards'
+ *                                              share, pcscd's, Redis's and poppler's (face QC's stand-in for a
+ *                                              scanner: pdftotext + pdftoppm child processes) are given next to it
+ *                                              (goal < 20)
+ *   pipeline.card_wait_share.{k}               share of the encoders' time spent on the cards: APDU round trips
+ *                                              plus card swaps, against k x wall time; idle and software shares next
+ *   pipeline.scaling_4_vs_1 / 8_vs_1           ratio of pipeline.cards_per_s (goal: 4 encoders >= 3x one)
+ *
+ * Real components: Redis, pcscd with 8 vpcd readers (16 slots, TCP_NODELAY shim) and a SoftHSM token started by
+ * scripts/services.sh in a scratch KADI_HOME; the SQLite default database; the stages built by `buildStages` exactly
+ * as `kadi workers start --virtual-cards` builds them (encoders on slot 00 00 of readers 0..k-1, QC readers on slot
+ * 00 01 of readers 0..q-1, q = max(1, k/2)). Measured in a child process (bench/pipeline.worker.ts) started with
+ * PCSCLITE_CSOCK_NAME, SOFTHSM2_CONF and UV_THREADPOOL_SIZE=16. Set-up (registry, intake, key ceremony) is not
+ * timed.
+ *
+ * Options (after `npm run bench -- pipeline`): `--cards N` (cards per pipeline run, default 1000; env
+ * KADI_BENCH_PIPELINE_CARDS), `--encoders 1,2,4,8` (env KADI_BENCH_PIPELINE_ENCODERS), `--baseline-cards M`
+ * (default max(40, N/5)). KADI_BENCH_EXEC_ARGV adds node options to the measuring process (e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ */
+import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeConfig, startServices, stopServices, type ServiceConfig } from '../test/support/services.ts';
+import type { BenchContext, Figure } from './lib.ts';
+import type { PipelineWorkerConfig } from './pipeline.worker.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function pidOf(file: string): number | undefined {
+  try {
+    const n = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `--name value` from the command line (bench/run.ts passes its arguments through as filters), else `env`. */
+function option(name: string, env: string | undefined): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0 && process.argv[i + 1] !== undefined) return process.argv[i + 1];
+  return env;
+}
+
+function positiveInt(v: string, what: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+export async function run(ctx: BenchContext): Promise<void> {
+  const cards = positiveInt(option('cards', process.env.KADI_BENCH_PIPELINE_CARDS) ?? '1000', '--cards');
+  const encoders = (option('encoders', process.env.KADI_BENCH_PIPELINE_ENCODERS) ?? '1,2,4,8').split(',').map((v) => positiveInt(v, '--encoders'));
+  if (encoders.some((k) => k > 8)) throw new RangeError('at most 8 encoders (8 vpcd readers, slot 00 00 each)');
+  const baselineCards = positiveInt(option('baseline-cards', process.env.KADI_BENCH_PIPELINE_BASELINE_CARDS) ?? String(Math.max(40, Math.round(cards / 5))), '--baseline-cards');
+  const cfg: ServiceConfig = await makeConfig(ctx.tmpDir, { readers: 8 });
+  const info = await startServices(cfg, ['redis', 'pcscd', 'softhsm']);
+  try {
+    const config: PipelineWorkerConfig = {
+      cards,
+      baselineCards,
+      encoders,
+      pcscdPid: pidOf(path.join(ctx.tmpDir, 'pcsc', 'pcscd.pid')),
+      redisPid: pidOf(path.join(ctx.tmpDir, 'redis', 'redis.pid')),
+    };
+    const execArgv = (process.env.KADI_BENCH_EXEC_ARGV ?? '').split(' ').filter((a) => a.length > 0);
+    const child = fork(path.join(ROOT, 'bench/pipeline.worker.ts'), [], {
+      execArgv: ['--import', 'tsx', ...execArgv],
+      env: {
+        ...process.env,
+        KADI_HOME: ctx.tmpDir,
+        KADI_DB_URL: `sqlite:${path.join(ctx.tmpDir, 'bench-pipeline.sqlite')}`,
+        KADI_REGISTRY_URL: `sqlite:${path.join(ctx.tmpDir, 'bench-registry.sqlite')}`,
+        KADI_REDIS_URL: info.redisUrl,
+        KADI_PCSC_DIR: path.join(ctx.tmpDir, 'pcsc'),
+        KADI_HSM_MODULE: info.hsmModule,
+        KADI_HSM_TOKEN: info.hsmToken,
+        KADI_HSM_PIN_FILE: info.hsmPinFile,
+        KADI_LOG_LEVEL: 'warn',
+        KADI_CARD_MASTER_KEY_FILE: path.join(ctx.tmpDir, 'secrets', 'card-master-key'),
+        PCSCLITE_CSOCK_NAME: info.pcscSocket,
+        SOFTHSM2_CONF: info.softhsmConf,
+        UV_THREADPOOL_SIZE: '16',
+      },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      let finished = false;
+      child.on('message', (m: { op: string; figure?: Figure; msg?: string; message?: string }) => {
+        if (m.op === 'figure' && m.figure) ctx.report(m.figure);
+        else if (m.op === 'log' && m.msg) ctx.log(m.msg);
+        else if (m.op === 'done') {
+          finished = true;
+          resolve();
+        } else if (m.op === 'failed') {
+          finished = true;
+          reject(new Error(m.message));
+        }
+      });
+      child.on('exit', (code) => {
+        if (!finished) reject(new Error(`bench worker exited with code ${code}`));
+      });
+      child.send({ op: 'run', config });
+    });
+  } finally {
+    await stopServices(cfg, ['redis', 'pcscd', 'softhsm']);
+  }
+}
+
+export default run;

@@ -1,0 +1,291 @@
+/**
+ * The measuring process of bench/pipeline.bench.ts (started with KADI_HOME, KADI_DB_URL, KADI_REDIS_URL,
+ * PCSCLITE_CSOCK_NAME, SOFTHSM2_CONF and UV_THREADPOOL_SIZE set by the parent). Figures go to the parent over IPC
+ * ({op:'figure', figure}); notes as {op:'log'}; {op:'done'} at the end.
+ *
+ * Set-up (not measured): a synthetic registry and intake (every order a real record with its photo), the key
+ * ceremony (CSCA, DS, CRL), the seal signer, one blank lot. Then per encoder count k: the stages built by
+ * `buildStages` as `kadi workers start --virtual-cards` does, the encode-only baseline on them, then one batch of
+ * N cards through every stage on BullMQ workers in this process.
+ */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createBatch } from '../src/batches/index.ts';
+import { Context } from '../src/cli/context.ts';
+import { openHsm } from '../src/cli/keys.ts';
+import { buildStages } from '../src/cli/pipeline.ts';
+import { receiveBlankLot } from '../src/dispatch/index.ts';
+import { runIntake } from '../src/intake/index.ts';
+import { ceremony, parseCeremonyDefinition } from '../src/keys/index.ts';
+import { PIPELINE, redisConnection, startWorkers, submitBatch, type StageName } from '../src/pipeline/index.ts';
+import { prepareCard } from '../src/prepare/index.ts';
+import { createSealSigner } from '../src/print/index.ts';
+import { ensureRegistrySchema, seedRegistry } from '../src/registry/index.ts';
+import type { Figure } from './lib.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface PipelineWorkerConfig {
+  /** Cards per pipeline run. */
+  cards: number;
+  /** Cards per encode-only baseline run. */
+  baselineCards: number;
+  /** Encoder counts to run. */
+  encoders: number[];
+  pcscdPid?: number | undefined;
+  redisPid?: number | undefined;
+}
+
+const send = (m: Record<string, unknown>): void => {
+  process.send?.(m);
+};
+const report = (f: Figure): void => send({ op: 'figure', figure: f });
+const log = (msg: string): void => send({ op: 'log', msg });
+const r2 = (v: number, d = 2): number => Math.round(v * 10 ** d) / 10 ** d;
+const silent = { info() {}, warn() {}, error() {} };
+
+/** CPU time of a process from /proc (utime + stime), ms; 0 when unavailable. */
+function procCpuMs(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time of this process's finished child processes (poppler's pdftotext/pdftoppm of face QC), ms. */
+function childrenCpuMs(): number {
+  try {
+    const f = readFileSync('/proc/self/stat', 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return ((Number(rest[13]) + Number(rest[14])) * 1000) / 100; // fields 16 and 17: cutime, cstime
+  } catch {
+    return 0;
+  }
+}
+
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+const PREP = { actor: 'bench', issuingState: 'KEN', issuingAuthority: 'REGISTRAR OF PERSONS KENYA', validityYears: 10, personalisationSystem: 'KADI' };
+
+async function main(cfg: PipelineWorkerConfig): Promise<void> {
+  const ctx = Context.fromEnv();
+  const db = await ctx.db();
+  const registry = ctx.registryDb();
+  const common = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? '?' };
+  try {
+    // -- set-up (not measured)
+    const need = cfg.encoders.length * (cfg.cards + cfg.baselineCards);
+    let t0 = performance.now();
+    await ensureRegistrySchema(registry);
+    await seedRegistry(registry, { count: Math.ceil(need * 1.03) + 20, seed: 'bench-pipeline', invalidRate: 0 });
+    const intake = await runIntake({ db, registry, actor: 'bench' });
+    if (intake.ordered < need) throw new Error(`intake gave ${intake.ordered} orders, the bench needs ${need}`);
+    const hsm = openHsm(ctx.config);
+    try {
+      const def = parseCeremonyDefinition(JSON.parse(readFileSync(path.join(ROOT, 'hsm/ceremony.json'), 'utf8')));
+      await ceremony({ db, keyStore: hsm, actor: 'bench' }, def);
+      await createSealSigner({ db, keyStore: hsm, actor: 'bench' });
+    } finally {
+      await hsm.close();
+    }
+    await receiveBlankLot(db, { lot: 'BENCH-PIPE-1', quantity: 1_000_000, supplier: 'bench', chipType: 'Kadi virtual eID', actor: 'bench' });
+    log(`set-up: ${intake.ordered} orders in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+    const rates = new Map<number, number>();
+    const incomplete: string[] = [];
+    for (const k of cfg.encoders) {
+      const q = Math.max(1, k >> 1);
+      const stages = await buildStages(ctx, db, 'bench', {
+        virtualCards: { encoders: Array.from({ length: k }, (_, i) => 2 * i), qcReaders: Array.from({ length: q }, (_, i) => 2 * i + 1), log },
+        printDir: path.join(ctx.config.home, 'print'),
+      });
+      const bureau = stages.bureau!;
+      const pool = bureau.pool!;
+      const transportMs = (): number => pool.encoders.reduce((a, e) => a + e.channel.stats.transportMs, 0);
+      const busy = { ms: 0, since: new Map<string, number>() };
+      const onAcquired = (e: { name: string }): void => void busy.since.set(e.name, performance.now());
+      const onReleased = (e: { name: string }): void => {
+        const s = busy.since.get(e.name);
+        if (s !== undefined) busy.ms += performance.now() - s;
+        busy.since.delete(e.name);
+      };
+      pool.on('acquired', onAcquired);
+      pool.on('released', onReleased);
+      const snap = () => ({
+        at: performance.now(),
+        cpu: cpuMs(),
+        cardMs: bureau.stats.cardMs,
+        transport: transportMs(),
+        swapMs: bureau.stats.encoderSwapMs,
+        swaps: bureau.stats.encoderSwaps,
+        qcSwapMs: bureau.stats.qcSwapMs,
+        busy: busy.ms,
+        pcscd: procCpuMs(cfg.pcscdPid),
+        children: childrenCpuMs(),
+        redis: procCpuMs(cfg.redisPid),
+      });
+      let workers: Awaited<ReturnType<typeof startWorkers>> | undefined;
+      try {
+        // -- baseline: the encode stage alone on the same encoders, k plain loops (no queue, no other stage)
+        const encode = stages.find((s) => s.name === 'encode')!;
+        const base: number[] = ((await db('cards').where({ state: 'ORDERED' }).whereNull('batch_id').orderBy('id').limit(cfg.baselineCards).select('id')) as Array<{ id: number }>).map((r) => Number(r.id));
+        for (const id of base) await prepareCard(db, id, PREP);
+        const warm = base.splice(0, k);
+        await Promise.all(warm.map((id) => encode.run(id)));
+        const b0 = snap();
+        let encoded = 0;
+        await Promise.all(
+          Array.from({ length: k }, async () => {
+            for (let id = base.shift(); id !== undefined; id = base.shift()) if ((await encode.run(id)) === 'done') encoded++;
+          }),
+        );
+        const b1 = snap();
+        const baseRate = (encoded * 1000) / (b1.at - b0.at);
+        const bn = Math.max(1, encoded);
+        report({
+          name: `pipeline.baseline.encode_only.cards_per_s.${k}`,
+          value: r2(baseRate, 1),
+          unit: 'cards/s',
+          n: encoded,
+          encoders: k,
+          swap_ms_per_card: r2((b1.swapMs - b0.swapMs) / Math.max(1, b1.swaps - b0.swaps)),
+          apdu_ms_per_card: r2((b1.transport - b0.transport) / bn),
+          cpu_ms_per_card: { kadi: r2((b1.cpu - b0.cpu - (b1.cardMs - b0.cardMs)) / bn), virtual_cards: r2((b1.cardMs - b0.cardMs) / bn) },
+          note: 'baseline: encode stage run() in k loops on the same virtual bureau, no BullMQ, no other stage',
+          ...common,
+        });
+
+        // -- the whole pipeline on BullMQ
+        const jobs = new Map<string, { n: number; ms: number; failed: number }>();
+        let batchDone: (() => void) | undefined;
+        const finished = new Promise<void>((r) => (batchDone = r));
+        workers = await startWorkers({
+          db,
+          connection: () => redisConnection(ctx.config.redisUrl),
+          stages,
+          pipeline: PIPELINE,
+          roles: [...stages.map((s) => s.name), 'batch'],
+          log: { ...silent, warn: (o: Record<string, unknown>, m?: string) => log(`${m ?? ''} ${JSON.stringify(o)}`) },
+          recoveryIntervalMs: 0,
+          onJob: (e) => {
+            const j = jobs.get(e.stage) ?? { n: 0, ms: 0, failed: 0 };
+            j.n++;
+            j.ms += e.ms;
+            if (e.outcome === 'failed') j.failed++;
+            jobs.set(e.stage, j);
+            if (e.stage === 'batch') batchDone?.();
+          },
+        });
+        const batch = await createBatch(db, { size: cfg.cards, actor: 'bench' });
+        const conn = redisConnection(ctx.config.redisUrl);
+        const p0 = snap();
+        try {
+          await submitBatch(db, conn, PIPELINE, batch.id, 'bench');
+          const timer = setInterval(() => {
+            const done = jobs.get('pack')?.n ?? 0;
+            log(`k=${k}: ${done}/${cfg.cards} packed, ${((performance.now() - p0.at) / 1000).toFixed(0)} s`);
+          }, 30_000);
+          try {
+            await finished;
+          } finally {
+            clearInterval(timer);
+          }
+        } finally {
+          conn.disconnect();
+        }
+        const p1 = snap();
+        const states = (await db('cards').where({ batch_id: batch.id }).groupBy('state').select('state').count({ n: '*' })) as Array<{ state: string; n: unknown }>;
+        const packed = Number(states.find((s) => s.state === 'PACKED')?.n ?? 0);
+        if (packed < cfg.cards) incomplete.push(`k=${k}: ${packed} of ${cfg.cards} cards PACKED (${JSON.stringify(states)})`);
+        const wall = p1.at - p0.at;
+        const rate = (packed * 1000) / wall;
+        rates.set(k, rate);
+        const n = Math.max(1, packed);
+        const cardCpu = p1.cardMs - p0.cardMs;
+        const kadiCpu = p1.cpu - p0.cpu - cardCpu;
+        const stageMs = Object.fromEntries(
+          (['prepare', 'encode', 'print', 'qc', 'pack', 'batch'] as Array<StageName | 'batch'>).filter((s) => jobs.has(s)).map((s) => [s, r2(jobs.get(s)!.ms / jobs.get(s)!.n)]),
+        );
+        const failed = Object.fromEntries([...jobs].filter(([, j]) => j.failed > 0).map(([s, j]) => [s, j.failed]));
+        report({
+          name: `pipeline.cards_per_s.${k}`,
+          value: r2(rate, 1),
+          unit: 'cards/s',
+          n: packed,
+          encoders: k,
+          qc_readers: q,
+          wall_s: r2(wall / 1000, 1),
+          states: Object.fromEntries(states.map((s) => [s.state, Number(s.n)])),
+          share_of_encode_only_baseline: r2(rate / baseRate, 2),
+          encode_only_baseline: r2(baseRate, 1),
+          job_ms_mean: stageMs,
+          ...(Object.keys(failed).length ? { failed_jobs: failed } : {}),
+          ...common,
+        });
+        report({
+          name: `pipeline.cpu_ms_per_card.${k}`,
+          value: r2(kadiCpu / n),
+          unit: 'ms',
+          n: packed,
+          goal: '< 20',
+          virtual_cards_ms: r2(cardCpu / n),
+          process_total_ms: r2((p1.cpu - p0.cpu) / n),
+          pcscd_ms: r2((p1.pcscd - p0.pcscd) / n),
+          face_scanner_ms: r2((p1.children - p0.children) / n),
+          redis_ms: r2((p1.redis - p0.redis) / n),
+          note: 'Kadi = process.cpuUsage of the worker process (all five stages, BullMQ, SQLite, PKCS#11 client) minus the virtual cards running in it (APDU processing, card store commits, blank manufacture: timed by the virtual bureau); SoftHSM runs inside it (counted); pcscd, Redis and poppler (the face "scanner": pdftotext + pdftoppm child processes of face QC) given apart',
+        });
+        const total = k * wall;
+        const apdu = p1.transport - p0.transport;
+        const swap = p1.swapMs - p0.swapMs;
+        const busyMs = p1.busy - p0.busy;
+        report({
+          name: `pipeline.card_wait_share.${k}`,
+          value: r2((apdu + swap) / total, 3),
+          unit: 'ratio',
+          n: packed,
+          apdu_round_trips: r2(apdu / total, 3),
+          card_swaps: r2(swap / total, 3),
+          encoder_software: r2(Math.max(0, busyMs - apdu) / total, 3),
+          encoder_idle: r2(Math.max(0, total - busyMs - swap) / total, 3),
+          swap_ms_per_card: r2(swap / Math.max(1, p1.swaps - p0.swaps)),
+          qc_swap_ms_per_card: r2((p1.qcSwapMs - p0.qcSwapMs) / n),
+          note: 'shares of k x wall time: encoders in APDU round trips, in card swaps (used card out, new blank in and seen), busy with Kadi software (encode job minus round trips), idle (waiting for work)',
+        });
+      } finally {
+        pool.off('acquired', onAcquired);
+        pool.off('released', onReleased);
+        if (workers) await workers.close();
+        else for (const s of stages) await s.close?.();
+      }
+    }
+    if (rates.has(1) && rates.has(4)) report({ name: 'pipeline.scaling_4_vs_1', value: r2(rates.get(4)! / rates.get(1)!, 2), unit: 'ratio', n: 2, goal: '>= 3' });
+    if (rates.has(1) && rates.has(8)) report({ name: 'pipeline.scaling_8_vs_1', value: r2(rates.get(8)! / rates.get(1)!, 2), unit: 'ratio', n: 2 });
+    if (incomplete.length) throw new Error(`pipeline runs did not pack every card: ${incomplete.join('; ')}`);
+  } finally {
+    await ctx.close();
+  }
+}
+
+process.once('message', (m: { op: string; config: PipelineWorkerConfig }) => {
+  if (m.op !== 'run') return;
+  main(m.config).then(
+    () => {
+      send({ op: 'done' });
+      setTimeout(() => process.exit(0), 50);
+    },
+    (e: unknown) => {
+      send({ op: 'failed', message: (e as Error)?.stack ?? String(e) });
+      setTimeout(() => process.exit(1), 50);
+    },
+  );
+});
