@@ -102,6 +102,13 @@ describe('manifest rows', () => {
     expect(csvField('say "hi"')).toBe('"say ""hi"""');
     expect(csvField('two\nlines')).toBe('"two\nlines"');
     expect(csvField(null)).toBe('');
+    // CSV injection: text a spreadsheet would run as a formula is kept as text; numbers are left alone
+    expect(csvField('=HYPERLINK("http://x","y")')).toBe('"\'=HYPERLINK(""http://x"",""y"")"');
+    expect(csvField('+254700')).toBe("'+254700");
+    expect(csvField('@SUM(A1)')).toBe("'@SUM(A1)");
+    expect(csvField('-1+2')).toBe("'-1+2");
+    expect(csvField(-3)).toBe('-3');
+    expect(csvField("O'NEIL")).toBe("O'NEIL");
     const row = csvRow({ shipment: 'SH1', centre: 'KE-047-01' }, { line: 3, box: 'BX1', seal: null, documentNumber: 'AK1', surname: "O'Brien, Jr", givenNames: 'Seán' });
     expect(row).toBe('SH1,KE-047-01,BX1,,3,AK1,"O\'Brien, Jr",Seán\r\n');
   });

@@ -58,8 +58,13 @@ export function displayName(r: { surname: string; givenNames: string }): string 
 
 export const CSV_COLUMNS = ['shipment', 'centre', 'box', 'seal_number', 'line', 'document_number', 'surname', 'given_names'] as const;
 
+/**
+ * One CSV field (RFC 4180 quoting). Text starting with = + - @ or a tab/CR is prefixed with an apostrophe, so a
+ * spreadsheet opening the manifest shows it as text instead of running it as a formula (CSV injection, OWASP).
+ */
 export function csvField(v: string | number | null): string {
-  const s = v === null ? '' : String(v);
+  let s = v === null ? '' : String(v);
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
