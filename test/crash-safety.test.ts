@@ -77,6 +77,7 @@ class OwnRedis {
       stdio: 'ignore',
     });
     const c = redisConnection(this.url);
+    c.on('error', () => undefined); // refused until it listens
     try {
       for (let i = 0; ; i++) {
         try {
@@ -169,6 +170,9 @@ let orders = 0;
 
 beforeAll(async () => {
   const s = testServices();
+  // CI runs it on SQLite (the embedded default, several processes on one file); KADI_CRASH_DB=postgres runs it on
+  // PostgreSQL, the scale-out database
+  if (process.env.KADI_CRASH_DB) process.env.KADI_TEST_DB = process.env.KADI_CRASH_DB;
   tmp = mkdtempSync(path.join(os.tmpdir(), 'kadi-crash-'));
   t = await createTestDatabase();
   registry = openDb(await t.makeUrl('registry'));
