@@ -5,6 +5,8 @@
  *   print.render.cards_per_s / faces_per_s   the renderer alone (CardPdfWriter, kenya-eid template, pre-signed
  *                                            seals, photos from memory): 1,000 cards after a 200-card warm-up
  *   print.render.cards_per_cpu_s             the same per CPU second of this process ("on one core")
+ *   print.card_pdf.cpu_ms                    CPU per card of one-card PDFs (renderCardPdf, as the pipeline's print
+ *                                            stage renders: a document per card), 300 cards after a warm-up
  *   print.render.naive_png_barcode.cards_per_s   baseline: the same cards, the seal as a bwip-js PNG image
  *   print.batch.sqlite.cards_per_s           `printBatch` end to end: pages of 100 cards read from SQLite (order
  *                                            records, photos, chip images, seals), PDF streamed to a file, job record
@@ -46,6 +48,7 @@ import {
   loadTemplateFile,
   printBatch,
   readSealFromPng,
+  renderCardPdf,
   sealDataFor,
   sealDigest,
   signVds,
@@ -196,6 +199,19 @@ export async function run(report: (f: Figure) => void, opts: { tmpDir?: string; 
     report({ name: 'print.render.cards_per_s', value: round(1000 / r.seconds), unit: 'cards/s', n: 1000, goal: 500, ...common });
     report({ name: 'print.render.faces_per_s', value: round(2000 / r.seconds), unit: 'faces/s', n: 2000, ...common });
     report({ name: 'print.render.cards_per_cpu_s', value: round(1000 / r.cpu), unit: 'cards/cpu-s', n: 1000, note: 'cards per CPU second of the process (user + system)', ...common });
+
+    // ---- one PDF per card, as the pipeline's print stage renders (renderCardPdf: a document per card)
+    {
+      const { template, baseDir } = await loadTemplateFile(TEMPLATE);
+      for (let i = 0; i < 20; i++) await renderCardPdf(template, baseDir, { ...faces[i % faces.length]!, cardId: i + 1 });
+      const n = 300;
+      let bytes = 0;
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < n; i++) bytes += (await renderCardPdf(template, baseDir, { ...faces[i % faces.length]!, cardId: i + 1 })).length;
+      const cu = process.cpuUsage(c0);
+      report({ name: 'print.card_pdf.cpu_ms', value: round((cu.user + cu.system) / 1000 / n, 2), unit: 'ms', n, wallMs: round((performance.now() - t0) / n, 2), pdfKb: round(bytes / n / 1024), note: 'CPU per one-card PDF (front + back), as the print stage renders', ...common });
+    }
 
     // ---- baseline: the seal as a bwip-js PNG (the naive path)
     const { template } = await loadTemplateFile(TEMPLATE);

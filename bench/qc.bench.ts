@@ -14,22 +14,31 @@
  *   qc.chip.checks.ms                 the checks alone (PA + AA + record), no card
  *   qc.chip.memory.seconds_per_card   read + checks against the card in memory (no transport)
  *
- * Not measured here: recording the result (one database transaction) and face QC from a PDF (poppler renders the
- * page at 300 dpi: about half a second, dominated by pdftoppm).
+ * Face QC from a card's PDF (src/qc readFaceFromPdf: MRZ from pdftotext, seal from a 300 dpi pdftoppm rendering
+ * searched by the Data Matrix locator), per card, for one-card PDFs as the print stage writes them:
+ *
+ *   qc.face.cpu_ms                    Kadi's CPU (this process), the seal's area only (the template known)
+ *   qc.face.poppler_cpu_ms            the poppler helpers' CPU (pdftotext + pdftoppm and the helper shell)
+ *   qc.face.full_page.cpu_ms          baseline: the whole page rendered and searched (template unknown)
+ *   qc.face.full_page.poppler_cpu_ms  its poppler CPU
+ *
+ * Not measured here: recording the result (one database transaction).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CardLauncher, DirCardStore, createCardRuntime, manufactureCard } from '../applets/index.ts';
 import { hex } from '../applets/testing/index.ts';
 import { PcscCardChannel, PcscContext } from '../src/encoders/index.ts';
 import { CscaStore, parseCertificate } from '../src/pki/index.ts';
 import { buildChipImage, type PersonData } from '../src/prepare/index.ts';
-import { type QcExpectation, type QcTrust, checkChip, readChip, type ChipRead } from '../src/qc/index.ts';
+import { idSealFeatures, loadTemplateFile, renderCardPdf, sealArea, sealDataFor, signVds } from '../src/print/index.ts';
+import { type QcExpectation, type QcTrust, checkChip, readChip, readFaceFromPdf, type ChipRead } from '../src/qc/index.ts';
 import { generatePhoto } from '../src/registry/index.ts';
 import { Rng } from '../src/shared/index.ts';
 import { makeConfig, startServices, stopServices } from '../test/support/services.ts';
 import { personaliseTestCard, softwarePki } from '../test/support/qc-cards.ts';
 import { type BenchContext, round } from './lib.ts';
+import { header, pool, softSigner } from './print.bench.ts';
 
 const MASTER = hex('5A5B5C5D5E5F606162636465666768696A6B6C6D6E6F70717273747576777879');
 const PERSON: PersonData = {
@@ -72,7 +81,55 @@ const median = (xs: number[]): number => {
   return s[Math.floor(s.length / 2)]!;
 };
 
+/** CPU ms of this process's children that are still running (the poppler helpers) and of what they waited for. */
+function helperCpuMs(): number {
+  let t = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      if (Number(f[1]) === process.pid) t += (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10; // clock ticks of 10 ms
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return t;
+}
+
+/** Face QC from one-card PDFs (see the module comment). */
+async function faceFigures(ctx: BenchContext): Promise<void> {
+  const { template, baseDir } = await loadTemplateFile(new URL('../templates/kenya-eid.json', import.meta.url).pathname);
+  const signer = softSigner();
+  const dir = mkdtempSync(path.join(ctx.tmpDir, 'face-'));
+  const cards: Array<{ pdf: string; documentNumber: string; mrz: string; seal: Uint8Array }> = [];
+  for (const e of pool(20)) {
+    const seal = await signVds(header(), idSealFeatures(sealDataFor(e.face)), signer);
+    const pdf = path.join(dir, `card-${e.face.cardId}.pdf`);
+    writeFileSync(pdf, await renderCardPdf(template, baseDir, { ...e.face, seal }));
+    cards.push({ pdf, documentNumber: e.face.documentNumber, mrz: e.face.mrz.join(''), seal });
+  }
+  const area = sealArea(template)!;
+  for (const [name, hint] of [['qc.face', { page: 2, area }], ['qc.face.full_page', undefined]] as const) {
+    for (let i = 0; i < 5; i++) await readFaceFromPdf(cards[i]!.pdf, [2, 1], cards[i]!.documentNumber, hint);
+    const n = Math.max(40, Math.round(ctx.seconds * 20));
+    const c0 = process.cpuUsage();
+    const h0 = helperCpuMs();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const c = cards[i % cards.length]!;
+      const r = await readFaceFromPdf(c.pdf, [2, 1], c.documentNumber, hint);
+      if (r.faceMrz?.join('') !== c.mrz || !r.seal || !Buffer.from(r.seal).equals(Buffer.from(c.seal))) throw new Error(`${name}: the face of ${c.documentNumber} was not read back`);
+    }
+    const cu = process.cpuUsage(c0);
+    const wall = (performance.now() - t0) / n;
+    const base = name !== 'qc.face';
+    ctx.report({ name: `${name}.cpu_ms`, value: round((cu.user + cu.system) / 1000 / n, 2), unit: 'ms', n, wallMs: round(wall, 1), ...(base ? { baseline: true } : {}), what: `Kadi CPU per card face read (MRZ + seal), ${base ? 'whole page' : "seal's area"}` });
+    ctx.report({ name: `${name}.poppler_cpu_ms`, value: round((helperCpuMs() - h0) / n, 1), unit: 'ms', n, ...(base ? { baseline: true } : {}), what: 'poppler helper CPU per card (10 ms clock ticks, averaged)' });
+  }
+}
+
 export async function run(ctx: BenchContext): Promise<void> {
+  await faceFigures(ctx);
   const photo = new Uint8Array(generatePhoto(new Rng('qc-bench')));
   const image = buildChipImage(PERSON, photo, DOC);
   const pki = await softwarePki();

@@ -27,6 +27,7 @@ export {
   findSealSigner, verifyVdsSignature, verifySeal, sealDigest,
 } from './vds.ts';
 export { readSealFromPng, sealFromHex } from './seal-read.ts';
+export { type FaceArea, sealArea, rememberTemplate, knownTemplates } from './face-areas.ts';
 export {
   type ImposeOptions, type CardWriterOptions, type CardRenderReport, type WriterStats,
   MM, ID1_PAGE_PT, SHEETS, RenderError, CardPdfWriter, renderCardPdf, loadTemplateFile, pdfkitMeasurer, templateMeasurer, resolveFontFiles,

@@ -32,6 +32,7 @@ import {
   cardSide,
   staticLayers,
 } from './layout.ts';
+import { rememberTemplate } from './face-areas.ts';
 import { type CardTemplate, type SideName, ID1_HEIGHT_MM, ID1_WIDTH_MM } from './template.ts';
 
 export const MM = 72 / 25.4;
@@ -43,6 +44,8 @@ export class RenderError extends KadiError {}
 // ---- the parts of pdfkit we use beyond its typings
 interface PdfRef {
   data: Record<string, unknown>;
+  buffer: Uint8Array[];
+  compress: boolean;
   write(chunk: string | Uint8Array): void;
   end(chunk?: string | Uint8Array): void;
   toString(): string;
@@ -54,6 +57,11 @@ interface PdfFont {
   capHeight: number;
   layoutCache?: Record<string, unknown>;
   font: { hasGlyphForCodePoint(cp: number): boolean };
+  /** fontkit's subset of this document's font: `glyphs[newId]` = the font's glyph id (0 = .notdef first). */
+  subset: { glyphs: number[]; includeGlyph(glyph: number): number };
+  widths: number[];
+  unicode: number[][];
+  dictionary?: PdfRef;
   widthOfString(s: string, size: number): number;
   ref(): PdfRef;
 }
@@ -77,6 +85,8 @@ type Doc = PDFKit.PDFDocument & {
   ref(data?: Record<string, unknown>): PdfRef;
   openImage(src: Uint8Array | Buffer): PdfImage;
   _registeredFonts: Record<string, unknown>;
+  _fontFamilies: Record<string, unknown>;
+  registerFont(name: string, src: string | object): Doc;
   readableLength: number;
   _root: { data: { Pages: { data: { Kids: PdfRef[] } } } };
 };
@@ -261,10 +271,64 @@ function templateLayers(t: CardTemplate, baseDir: string, measurer: TextMeasurer
   return l;
 }
 
+/**
+ * Parsed fonts, shared by every writer of the process: pdfkit would otherwise read and parse each font file again for
+ * every document (the print stage renders one small PDF per card). A fontkit font is read-only once parsed; each
+ * document still has its own subset (pdfkit's EmbeddedFont). The word-shaping cache pdfkit keeps per font is shared
+ * too (shaping depends on the font only) and started afresh every {@link LAYOUT_CACHE_CARDS} cards so memory stays flat.
+ */
+interface SharedFont {
+  font: object;
+  layoutCache: Record<string, unknown>;
+}
+const sharedFonts = new Map<string, SharedFont>();
+const LAYOUT_CACHE_CARDS = 200;
+let cardsSinceLayoutReset = 0;
+
+/**
+ * The static forms of a template, made once per process and reused, byte for byte, by every document (deflating
+ * them and writing their path operators was about 60 % of a one-card PDF). A form's content refers to its fonts by
+ * resource name and to glyphs by the document's subset glyph ids, so both are made the same in every document: the
+ * fonts get the same names (F1, F2, ... in template order), and the glyphs the forms use are put first into each
+ * document's font subsets, in the order they had when the forms were made (with their widths and Unicode values,
+ * for the font's W array and ToUnicode map); the card's own text then adds its glyphs after them.
+ */
+interface FormRecipe {
+  /** Content stream as written (deflated when the document compresses). */
+  content: Buffer;
+  /** Resource name -> template font id. */
+  fonts: Record<string, string>;
+  /** Resource name -> ExtGState dictionary (opacity). */
+  extGStates: Record<string, Record<string, unknown>>;
+}
+interface FormSet {
+  /** Template font id -> the font's resource name in the document. */
+  fontNames: Record<string, string>;
+  /** Template font id -> the subset's glyphs after the forms were drawn: [font glyph id, width, code points]. */
+  glyphs: Record<string, Array<[number, number, number[]]>>;
+  forms: Record<string, FormRecipe | null>;
+}
+const formCache = new WeakMap<CardTemplate, Map<string, FormSet>>();
+
+/**
+ * Embedded font programs, deflated, by font file and subset glyph list (fontkit's subsetting re-decodes every
+ * glyph, and the result was deflated again, for every document: two thirds of a one-card PDF once the forms were
+ * cached). So that one-card documents share subsets, every subset starts with the same glyphs: the forms' glyphs,
+ * then those of the characters card data is printed in ({@link BASE_CHARS}: upper case, digits, MRZ filler, date and
+ * name punctuation); a card's other characters (É, Ñ, ...) make a subset of its own,
+ * also cached. Bounded: the oldest entry goes beyond {@link SUBSET_CACHE_MAX}.
+ */
+const subsetCache = new Map<string, Buffer>();
+const SUBSET_CACHE_MAX = 64;
+const BASE_CHARS = [..." 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ<.,-'/()"].map((c) => c.codePointAt(0)!);
+const FORM_KEYS = [['front', 'under'], ['front', 'over'], ['back', 'under'], ['back', 'over']] as const;
+
 export class CardPdfWriter {
   readonly doc: Doc;
   readonly measurer: TextMeasurer;
   private readonly forms = new Map<string, PdfRef | null>();
+  private formsReady = false;
+  private readonly fontFiles: Record<string, string>;
   private readonly layers: Record<SideName, StaticLayers>;
   private readonly imp: Imposition | undefined;
   private queue: FaceData[] = [];
@@ -287,8 +351,18 @@ export class CardPdfWriter {
         ...(opts.creationDate ? { CreationDate: opts.creationDate } : {}),
       },
     }) as Doc;
-    for (const [id, file] of Object.entries(resolveFontFiles(t, opts.baseDir))) this.doc.registerFont(id, file);
+    rememberTemplate(t);
+    this.fontFiles = resolveFontFiles(t, opts.baseDir);
+    for (const [id, file] of Object.entries(this.fontFiles)) this.doc.registerFont(id, sharedFonts.get(file)?.font ?? file);
     this.measurer = pdfkitMeasurer(this.doc, Object.keys(t.fonts));
+    for (const [id, file] of Object.entries(this.fontFiles)) {
+      this.doc.font(id);
+      const f = this.doc._font;
+      let shared = sharedFonts.get(file);
+      if (!shared) sharedFonts.set(file, (shared = { font: (f as unknown as { font: object }).font, layoutCache: Object.create(null) as Record<string, unknown> }));
+      if (f.layoutCache) f.layoutCache = shared.layoutCache;
+      this.cacheEmbedding(f, file);
+    }
     this.layers = templateLayers(t, opts.baseDir, this.measurer);
     this.imp = opts.impose ? imposition(opts.impose) : undefined;
     this.done = new Promise((resolve, reject) => {
@@ -330,9 +404,13 @@ export class CardPdfWriter {
       this.pendingOps.push({ front: front.ops, back: back.ops });
       if (this.queue.length === this.imp.origins.length) pages = this.flushSheet();
     }
-    // pdfkit caches the shaping of every word it draws, per font, forever: keep the cache for a while (words
-    // recur: dates, KENYAN, M/F), drop it every 200 cards so memory stays flat.
-    if (this.stats.cards % 200 === 0) this.clearLayoutCaches();
+    // pdfkit caches the shaping of every word it draws, per font, forever: keep the (shared) cache for a while
+    // (words recur: dates, KENYAN, M/F), start it afresh every 200 cards so memory stays flat.
+    if (++cardsSinceLayoutReset >= LAYOUT_CACHE_CARDS) {
+      cardsSinceLayoutReset = 0;
+      for (const s of sharedFonts.values()) s.layoutCache = Object.create(null) as Record<string, unknown>;
+    }
+    this.useSharedLayoutCaches();
     return { cardId: face.cardId, pages, fits };
   }
 
@@ -364,6 +442,7 @@ export class CardPdfWriter {
     const prev = this.doc.page as PdfPage | undefined;
     if (prev) this.compressContent(prev.content);
     this.doc.addPage({ size, margin: 0 });
+    if (!this.formsReady) this.prepareForms();
     if (prev) this.finishedPages.push(prev.dictionary, prev.resources, prev.content);
     // pdfkit flushed the previous page; its objects are written and only their ids are needed from now on.
     for (const ref of this.finishedPages.splice(0)) {
@@ -386,11 +465,12 @@ export class CardPdfWriter {
     r.data.Filter = 'FlateDecode';
   }
 
-  private clearLayoutCaches(): void {
-    for (const id of Object.keys(this.opts.template.fonts)) {
-      this.doc.font(id);
-      const f = this.doc._font;
-      if (f.layoutCache) f.layoutCache = Object.create(null) as Record<string, unknown>;
+  /** Points this document's fonts at the current shared shaping caches (they are replaced every 200 cards). */
+  private useSharedLayoutCaches(): void {
+    for (const [id, file] of Object.entries(this.fontFiles)) {
+      const shared = sharedFonts.get(file);
+      const f = (this.doc._fontFamilies as Record<string, PdfFont | undefined>)[id];
+      if (shared && f?.layoutCache && f.layoutCache !== shared.layoutCache) f.layoutCache = shared.layoutCache;
     }
   }
 
@@ -454,28 +534,165 @@ export class CardPdfWriter {
 
   /** Draws (creating on first use) the static layer of a side as a Form XObject. */
   private useForm(side: SideName, layer: 'under' | 'over'): void {
-    const key = `${side}-${layer}`;
-    let form = this.forms.get(key);
-    if (form === undefined) {
-      const l = this.layers[side];
-      const ops = layer === 'under' ? l.under : l.over;
-      if (ops.length === 0 && !(layer === 'under' && l.background)) {
-        this.forms.set(key, null);
-        return;
-      }
-      form = this.buildForm(ops, layer === 'under' ? l.background : undefined);
-      this.forms.set(key, form);
-    }
+    const form = this.forms.get(`${side}-${layer}`);
     if (!form) return;
     const name = `Fm${side === 'front' ? 'F' : 'B'}${layer === 'under' ? 'U' : 'O'}`;
     this.doc.page.xobjects[name] = form;
     this.doc.addContent(`/${name} Do`);
   }
 
-  private buildForm(ops: DrawOp[], background: string | undefined): PdfRef {
+  /**
+   * Makes the document's static forms, before anything else is drawn (so the forms' glyphs come first in every
+   * subset): from the process cache when there is one for this template, fonts and compression, otherwise by
+   * drawing them (and caching them when this document started clean).
+   */
+  private prepareForms(): void {
+    this.formsReady = true;
     const d = this.doc;
-    const resources = d.ref({ ProcSet: ['PDF', 'Text', 'ImageB', 'ImageC', 'ImageI'] });
-    const form = d.ref({ Type: 'XObject', Subtype: 'Form', FormType: 1, BBox: [0, 0, ID1_PAGE_PT[0], ID1_PAGE_PT[1]], Resources: resources });
+    const compress = this.opts.compress ?? true;
+    const key = `${compress}\0${JSON.stringify(this.fontFiles)}`;
+    let byKey = formCache.get(this.opts.template);
+    if (!byKey) formCache.set(this.opts.template, (byKey = new Map()));
+    const fonts: Record<string, PdfFont> = {};
+    for (const id of Object.keys(this.fontFiles)) {
+      d.font(id);
+      fonts[id] = d._font;
+    }
+    const cached = byKey.get(key);
+    if (cached && this.replayForms(cached, fonts)) {
+      this.primeSubsets(fonts);
+      return;
+    }
+    const clean = !cached && Object.values(fonts).every((f) => f.subset.glyphs.length === 1);
+    const recipes: Record<string, FormRecipe | null> = {};
+    let cacheable = clean;
+    for (const [side, layer] of FORM_KEYS) {
+      const l = this.layers[side];
+      const ops = layer === 'under' ? l.under : l.over;
+      const k = `${side}-${layer}`;
+      if (ops.length === 0 && !(layer === 'under' && l.background)) {
+        this.forms.set(k, null);
+        recipes[k] = null;
+        continue;
+      }
+      const built = this.buildForm(ops, layer === 'under' ? l.background : undefined, fonts);
+      this.forms.set(k, built.form);
+      if (built.recipe) recipes[k] = built.recipe;
+      else cacheable = false;
+    }
+    const set: FormSet = { fontNames: {}, glyphs: {}, forms: recipes };
+    for (const [id, f] of Object.entries(fonts)) {
+      set.fontNames[id] = f.id;
+      set.glyphs[id] = f.subset.glyphs.slice(1).map((g, i) => [g, f.widths[i + 1]!, f.unicode[i + 1]!]);
+    }
+    this.primeSubsets(fonts);
+    if (cacheable) byKey.set(key, set);
+  }
+
+  /** Puts the glyphs of {@link BASE_CHARS} into every font's subset (after the forms' glyphs). */
+  private primeSubsets(fonts: Record<string, PdfFont>): void {
+    for (const f of Object.values(fonts)) {
+      const fk = (f as unknown as { font: { glyphForCodePoint(cp: number): { id: number; advanceWidth: number } } }).font;
+      const scale = (f as unknown as { scale: number }).scale;
+      for (const cp of BASE_CHARS) {
+        const g = fk.glyphForCodePoint(cp);
+        if (!g || g.id === 0) continue;
+        const gid = f.subset.includeGlyph(g.id);
+        f.widths[gid] ??= g.advanceWidth * scale;
+        f.unicode[gid] ??= [cp];
+      }
+    }
+  }
+
+  /**
+   * Makes pdfkit embed this font's subset from {@link subsetCache}: the font program is taken from the cache (or
+   * made and deflated once) and written as it is; the rest of the font (widths, ToUnicode map) is pdfkit's.
+   */
+  private cacheEmbedding(f: PdfFont, file: string): void {
+    const font = f as PdfFont & { embed(): void; subset: { encode(): Uint8Array } };
+    const embed = font.embed;
+    const doc = this.doc as unknown as { ref(data?: Record<string, unknown>): PdfRef };
+    const compress = this.opts.compress !== false;
+    font.embed = () => {
+      const key = `${compress}\0${file}\0${font.subset.glyphs.join(',')}`;
+      let program = subsetCache.get(key);
+      if (program) {
+        subsetCache.delete(key);
+      } else {
+        const raw = Buffer.from(font.subset.encode());
+        program = compress ? deflateSync(raw) : raw;
+      }
+      subsetCache.set(key, program);
+      if (subsetCache.size > SUBSET_CACHE_MAX) subsetCache.delete(subsetCache.keys().next().value!);
+      const bytes = program;
+      font.subset.encode = () => bytes;
+      // pdfkit's embed() first makes the font file's stream: have it written as given (already deflated)
+      const ref = doc.ref;
+      doc.ref = (data?: Record<string, unknown>): PdfRef => {
+        doc.ref = ref;
+        const r = ref.call(doc, data);
+        if (compress) {
+          r.compress = false;
+          r.data.Filter = 'FlateDecode';
+        }
+        return r;
+      };
+      try {
+        embed.call(font);
+      } finally {
+        doc.ref = ref;
+      }
+    };
+  }
+
+  /** Puts cached forms into this document; false (nothing done) when its fonts are not named as in the cache. */
+  private replayForms(set: FormSet, fonts: Record<string, PdfFont>): boolean {
+    const d = this.doc;
+    for (const [id, f] of Object.entries(fonts)) {
+      if (set.fontNames[id] !== f.id || f.subset.glyphs.length !== 1) return false;
+    }
+    for (const [id, glyphs] of Object.entries(set.glyphs)) {
+      const f = fonts[id]!;
+      glyphs.forEach(([g, width, unicode], i) => {
+        const gid = f.subset.includeGlyph(g);
+        if (gid !== i + 1) throw new RenderError('PRINT_FORM_CACHE', `font "${id}": cached glyph ${g} got subset id ${gid}, not ${i + 1}`);
+        f.widths[gid] ??= width;
+        f.unicode[gid] ??= unicode;
+      });
+    }
+    for (const [k, r] of Object.entries(set.forms)) {
+      if (!r) {
+        this.forms.set(k, null);
+        continue;
+      }
+      const res: Record<string, unknown> = { ProcSet: ['PDF', 'Text', 'ImageB', 'ImageC', 'ImageI'] };
+      const fontRes = Object.fromEntries(Object.entries(r.fonts).map(([name, id]) => [name, fonts[id]!.ref()]));
+      if (Object.keys(fontRes).length) res.Font = fontRes;
+      const gs = Object.entries(r.extGStates).map(([name, data]): [string, PdfRef] => {
+        const ref = this.ref({ ...data });
+        ref.end();
+        return [name, ref];
+      });
+      if (gs.length) res.ExtGState = Object.fromEntries(gs);
+      const resources = this.ref(res);
+      const form = this.ref({ Type: 'XObject', Subtype: 'Form', FormType: 1, BBox: [0, 0, ID1_PAGE_PT[0], ID1_PAGE_PT[1]], Resources: resources, ...(this.opts.compress === false ? {} : { Filter: 'FlateDecode' }) });
+      form.compress = false;
+      form.buffer = [r.content];
+      form.end();
+      resources.end();
+      this.forms.set(k, form);
+    }
+    return true;
+  }
+
+  private ref(data: Record<string, unknown>): PdfRef {
+    return (this.doc as unknown as { ref(data: Record<string, unknown>): PdfRef }).ref(data);
+  }
+
+  private buildForm(ops: DrawOp[], background: string | undefined, fonts: Record<string, PdfFont>): { form: PdfRef; recipe?: FormRecipe } {
+    const d = this.doc;
+    const resources = this.ref({ ProcSet: ['PDF', 'Text', 'ImageB', 'ImageC', 'ImageI'] });
+    const form = this.ref({ Type: 'XObject', Subtype: 'Form', FormType: 1, BBox: [0, 0, ID1_PAGE_PT[0], ID1_PAGE_PT[1]], Resources: resources });
     const page = d.page as unknown as PdfPage;
     const saved = { content: page.content, resources: page.resources };
     page.content = form;
@@ -488,9 +705,38 @@ export class CardPdfWriter {
       page.content = saved.content;
       page.resources = saved.resources;
     }
+    // The form's content is deflated here (best compression: it is cached and written again for every document).
+    const raw = Buffer.concat(form.buffer);
+    const content = this.opts.compress === false ? raw : deflateSync(raw, { level: 9 });
+    if (this.opts.compress !== false) {
+      form.buffer = [content];
+      form.compress = false;
+      form.data.Filter = 'FlateDecode';
+    }
+    const recipe = this.recipeOf(resources.data, fonts, content);
     form.end();
     resources.end();
-    return form;
+    return recipe ? { form, recipe } : { form };
+  }
+
+  /** What a form needs besides its content, when it is only fonts and opacity (else undefined: not cached). */
+  private recipeOf(res: Record<string, unknown>, fonts: Record<string, PdfFont>, content: Buffer): FormRecipe | undefined {
+    const recipe: FormRecipe = { content, fonts: {}, extGStates: {} };
+    for (const [k, v] of Object.entries(res)) {
+      if (k === 'ProcSet') continue;
+      if (k === 'Font') {
+        for (const [name, ref] of Object.entries(v as Record<string, unknown>)) {
+          const id = Object.keys(fonts).find((i) => fonts[i]!.dictionary === ref && fonts[i]!.id === name);
+          if (!id) return undefined;
+          recipe.fonts[name] = id;
+        }
+      } else if (k === 'ExtGState') {
+        for (const [name, ref] of Object.entries(v as Record<string, PdfRef>)) recipe.extGStates[name] = { ...ref.data };
+      } else {
+        return undefined;
+      }
+    }
+    return recipe;
   }
 
   private draw(op: DrawOp, photo: PdfImage | undefined): void {
@@ -598,5 +844,7 @@ export async function loadTemplateFile(file: string): Promise<{ template: CardTe
   } catch (e) {
     throw new RenderError('PRINT_TEMPLATE_UNREADABLE', `cannot read template ${file}: ${(e as Error).message}`, { hint: 'Give a JSON template file (see templates/).' });
   }
-  return { template: parseTemplate(json), baseDir: path.dirname(path.resolve(file)) };
+  const template = parseTemplate(json);
+  rememberTemplate(template);
+  return { template, baseDir: path.dirname(path.resolve(file)) };
 }
