@@ -5,11 +5,12 @@
  *   hash(n) = SHA-256( prev_hash || "\n" || canonical JSON {seq, at, actor, action, entityType, entityId, data} )
  *   prev_hash(1) = 64 zeros;  prev_hash(n) = hash(n-1)
  *
- * `audit_head` (one row) holds the last seq and hash. Appending first updates that row (seq + 1), which takes
- * its row lock (PostgreSQL) or the write lock (SQLite) until commit, so concurrent writers are serialised and
- * the chain has no forks or gaps. Verification walks the chain in seq order and checks, for every entry, that
- * seq is contiguous, prev_hash links to the previous entry and the stored hash matches the recomputed one; and at
- * the end that the head matches the last entry (which detects deleting the newest entries).
+ * `audit_head` (one row) holds the last seq and hash. Appending first updates that row (seq + n, returning the
+ * new seq and the hash it held), which takes its row lock (PostgreSQL) or the write lock (SQLite) until commit,
+ * so concurrent writers are serialised and the chain has no forks or gaps. Verification walks the chain in seq
+ * order and checks, for every entry, that seq is contiguous, prev_hash links to the previous entry and the stored
+ * hash matches the recomputed one; and at the end that the head matches the last entry (which detects deleting
+ * the newest entries).
  *
  * What it proves: any edit, deletion, insertion or reordering made without recomputing every later hash *and*
  * the head. An attacker with full write access to the database could rebuild the whole chain; anchoring the
@@ -19,6 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
+import { dialectOf } from '../db/connection.ts';
 import { KadiError } from '../shared/index.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -71,12 +73,22 @@ export function entryHash(prevHash: string, e: Omit<AuditEntry, 'prevHash' | 'ha
 /**
  * Appends entries inside the caller's transaction (pass the trx that made the change). Returns the new entries.
  * Must run inside a transaction: the head update and the inserts commit or roll back with the change.
+ *
+ * Statements: `UPDATE audit_head SET seq = seq + n ... RETURNING seq, hash` first — it takes the head's row lock
+ * (PostgreSQL) or the write lock (SQLite) before anything is read, exactly as the separate UPDATE did, and on
+ * PostgreSQL a writer that waited for the lock gets the row as the previous holder committed it (READ COMMITTED
+ * re-reads the updated row), so seq and prev_hash always continue the committed chain. Then the entries and the
+ * new head hash: on PostgreSQL one statement (`WITH h AS (UPDATE audit_head SET hash ...) INSERT INTO audit_log
+ * ...`), on SQLite, which has no data-modifying CTEs, an INSERT and an UPDATE. 2 statements on PostgreSQL, 3 on
+ * SQLite (4 before).
  */
 export async function appendAudit(trx: Knex.Transaction, inputs: AuditInput | AuditInput[], at = new Date()): Promise<AuditEntry[]> {
   const list = Array.isArray(inputs) ? inputs : [inputs];
   if (list.length === 0) return [];
-  await trx('audit_head').where({ id: 1 }).increment('seq', list.length);
-  const head = await trx('audit_head').where({ id: 1 }).first('seq', 'hash');
+  const [head] = (await trx('audit_head')
+    .where({ id: 1 })
+    .update({ seq: trx.raw('?? + ?', ['seq', list.length]) })
+    .returning(['seq', 'hash'])) as Array<{ seq: unknown; hash: unknown }>;
   if (!head) throw new KadiError('AUDIT_HEAD_MISSING', 'audit_head row is missing', { hint: 'Run `kadi db migrate`.' });
   let seq = Number(head.seq) - list.length;
   let prev = head.hash as string;
@@ -109,9 +121,19 @@ export async function appendAudit(trx: Knex.Transaction, inputs: AuditInput | Au
     });
     prev = hash;
   }
-  // Chunk to stay under SQLite's bound-parameter limit.
-  for (let i = 0; i < rows.length; i += 100) await trx('audit_log').insert(rows.slice(i, i + 100));
-  await trx('audit_head').where({ id: 1 }).update({ hash: prev });
+  const pg = dialectOf(trx as unknown as Knex) === 'postgres';
+  // Chunk to stay under SQLite's bound-parameter limit; on PostgreSQL the last chunk also moves the head hash.
+  for (let i = 0; i < rows.length; i += 100) {
+    const chunk = rows.slice(i, i + 100);
+    if (pg && i + 100 >= rows.length) {
+      await trx('audit_log')
+        .with('h', trx.raw('UPDATE ?? SET ?? = ? WHERE ?? = 1', ['audit_head', 'hash', prev, 'id']))
+        .insert(chunk);
+    } else {
+      await trx('audit_log').insert(chunk);
+    }
+  }
+  if (!pg) await trx('audit_head').where({ id: 1 }).update({ hash: prev });
   return entries;
 }
 

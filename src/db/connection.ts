@@ -25,6 +25,49 @@ export interface OpenDbOptions {
   poolMax?: number;
   /** SQLite busy timeout in ms (default 15000): how long a writer waits for another process's lock. */
   busyTimeoutMs?: number;
+  /**
+   * SQLite: prepared statements kept per connection, by SQL text, least recently used dropped first (default
+   * 128; 0 = prepare every statement again, as knex's better-sqlite3 client does on its own).
+   */
+  statementCache?: number;
+}
+
+/** The parts of a better-sqlite3 connection and statement used here (the package ships no types). */
+interface SqliteStatement {
+  readonly busy: boolean;
+  safeIntegers(on?: boolean): SqliteStatement;
+}
+interface SqliteConnection {
+  pragma(s: string): unknown;
+  prepare(sql: string): SqliteStatement;
+}
+
+/**
+ * Makes `conn.prepare` return a cached statement for SQL text it prepared before. knex's better-sqlite3 client
+ * calls `prepare` for every query, then `.all()` or `.run()` (both reset the statement when done, so a cached
+ * statement holds no lock and no read snapshot between uses); compiling the same text again costs more than
+ * running it (docs/decisions/0008). Same SQL text = same program: SQLite re-prepares a statement by itself when
+ * the schema changed. A statement still busy (an open `.iterate()`, which knex never uses) is not handed out
+ * again; knex sets `safeIntegers` on a statement only for a query that asks, so a reused one is reset to the
+ * connection's default (off: openDb never turns it on).
+ */
+function cacheStatements(conn: SqliteConnection, max: number): void {
+  const prepare = conn.prepare.bind(conn);
+  const cache = new Map<string, SqliteStatement>();
+  conn.prepare = (sql: string): SqliteStatement => {
+    const hit = cache.get(sql);
+    if (hit && !hit.busy) {
+      cache.delete(sql); // re-insert: Map order is the LRU order
+      cache.set(sql, hit);
+      return hit.safeIntegers(false);
+    }
+    const st = prepare(sql);
+    if (!hit) {
+      cache.set(sql, st);
+      if (cache.size > max) cache.delete(cache.keys().next().value as string);
+    }
+    return st;
+  };
 }
 
 export function dialectOf(db: Knex): 'sqlite' | 'postgres' {
@@ -47,6 +90,7 @@ export function openDb(url: string, opts: OpenDbOptions = {}): Knex {
   const file = url.slice('sqlite:'.length);
   if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
   const busy = opts.busyTimeoutMs ?? 15_000;
+  const cacheMax = opts.statementCache ?? 128;
   return knexFactory({
     client: 'better-sqlite3',
     connection: { filename: file },
@@ -54,8 +98,9 @@ export function openDb(url: string, opts: OpenDbOptions = {}): Knex {
     pool: {
       min: 1,
       max: 1,
-      afterCreate(conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+      afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) {
         try {
+          if (cacheMax > 0) cacheStatements(conn, cacheMax);
           if (file !== ':memory:') conn.pragma('journal_mode = WAL');
           conn.pragma(`busy_timeout = ${busy}`);
           conn.pragma('foreign_keys = ON');
