@@ -16,7 +16,23 @@
  *                                              (goal < 20)
  *   pipeline.card_wait_share.{k}               share of the encoders' time spent on the cards: APDU round trips
  *                                              plus card swaps, against k x wall time; idle and software shares next
+ *   pipeline.busy_share.{k}                    the Kadi worker's CPU seconds per wall second (its CPU as in
+ *                                              cpu_ms_per_card), with its floor (idle_workers: the workers started,
+ *                                              no job, 2 s before the batch) and what a real line's 700 / 3 000
+ *                                              cards/hour would cost it at that CPU per card
+ *   pipeline.cards_per_hour.{k}                pipeline.cards_per_s x 3 600
  *   pipeline.scaling_4_vs_1 / 8_vs_1           ratio of pipeline.cards_per_s (goal: 4 encoders >= 3x one)
+ *   pipeline.model.*                           second series, same run: the virtual cards (encoder blanks and QC
+ *                                              insertions) follow the contact-chip timing model of bench/encode
+ *                                              (applets/runtime/timing.ts: T=1 at 223.2 kbit/s, EEPROM 3 ms per
+ *                                              64-byte page; ~2 s per card in an encoder), set through the virtual
+ *                                              bureau's `timing`. cards_per_s, cpu_ms_per_card, card_wait_share,
+ *                                              busy_share ("a real line leaves Kadi's workers nearly idle"),
+ *                                              cards_per_hour per k and scaling_4_vs_1 / 8_vs_1; no encode-only
+ *                                              baseline. One batch of M cards per encoder count (default 24)
+ *
+ * Every figure has a `series` field: "zero-latency virtual cards" (the cards answer as fast as they compute, so the
+ * line is bounded by the box's CPU) or "contact-chip model: ..." (the cards take the time a real chip takes).
  *
  * Real components: Redis, pcscd with 8 vpcd readers (16 slots, TCP_NODELAY shim) and a SoftHSM token started by
  * scripts/services.sh in a scratch KADI_HOME; the SQLite default database; the stages built by `buildStages` exactly
@@ -25,10 +41,12 @@
  * PCSCLITE_CSOCK_NAME, SOFTHSM2_CONF and UV_THREADPOOL_SIZE=16. Set-up (registry, intake, key ceremony) is not
  * timed.
  *
- * Options (after `npm run bench -- pipeline`): `--cards N` (cards per pipeline run, default 1000; env
- * KADI_BENCH_PIPELINE_CARDS), `--encoders 1,2,4,8` (env KADI_BENCH_PIPELINE_ENCODERS), `--baseline-cards M`
- * (default max(40, N/5)). KADI_BENCH_EXEC_ARGV adds node options to the measuring process (e.g.
- * `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * Options (after `npm run bench -- pipeline`, as `--name value` or `--name=value`; bench/run.ts passes them through):
+ * `--cards N` (cards per pipeline run, default 1000; env KADI_BENCH_PIPELINE_CARDS), `--encoders 1,2,4,8` (env
+ * KADI_BENCH_PIPELINE_ENCODERS, both series), `--baseline-cards M` (default max(40, N/5); env
+ * KADI_BENCH_PIPELINE_BASELINE_CARDS), `--model-cards M` (cards per pipeline run of the contact-chip model series,
+ * default 24, 0 leaves the series out; env KADI_BENCH_PIPELINE_MODEL_CARDS: about 2-3 minutes with the default).
+ * KADI_BENCH_EXEC_ARGV adds node options to the measuring process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -49,16 +67,22 @@ function pidOf(file: string): number | undefined {
   }
 }
 
-/** `--name value` from the command line (bench/run.ts passes its arguments through as filters), else `env`. */
+/** `--name value` or `--name=value` from the command line (bench/run.ts passes the options through), else `env`. */
 function option(name: string, env: string | undefined): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i >= 0 && process.argv[i + 1] !== undefined) return process.argv[i + 1];
-  return env;
+  const args = process.argv.slice(2);
+  const i = args.indexOf(`--${name}`);
+  if (i >= 0) {
+    const v = args[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new RangeError(`--${name} needs a value`);
+    return v;
+  }
+  const eq = args.find((a) => a.startsWith(`--${name}=`));
+  return eq !== undefined ? eq.slice(name.length + 3) : env;
 }
 
-function positiveInt(v: string, what: string): number {
+function positiveInt(v: string, what: string, min = 1): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a positive integer, got "${v}"`);
+  if (!Number.isInteger(n) || n < min) throw new RangeError(`${what} must be an integer >= ${min}, got "${v}"`);
   return n;
 }
 
@@ -67,6 +91,8 @@ export async function run(ctx: BenchContext): Promise<void> {
   const encoders = (option('encoders', process.env.KADI_BENCH_PIPELINE_ENCODERS) ?? '1,2,4,8').split(',').map((v) => positiveInt(v, '--encoders'));
   if (encoders.some((k) => k > 8)) throw new RangeError('at most 8 encoders (8 vpcd readers, slot 00 00 each)');
   const baselineCards = positiveInt(option('baseline-cards', process.env.KADI_BENCH_PIPELINE_BASELINE_CARDS) ?? String(Math.max(40, Math.round(cards / 5))), '--baseline-cards');
+  const modelCards = positiveInt(option('model-cards', process.env.KADI_BENCH_PIPELINE_MODEL_CARDS) ?? '24', '--model-cards', 0);
+  ctx.log(`${cards} cards per run (zero-latency series), ${modelCards} (contact-chip model series), encoders ${encoders.join(',')}`);
   const cfg: ServiceConfig = await makeConfig(ctx.tmpDir, { readers: 8 });
   const info = await startServices(cfg, ['redis', 'pcscd', 'softhsm']);
   try {
@@ -74,6 +100,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       cards,
       baselineCards,
       encoders,
+      modelCards,
       pcscdPid: pidOf(path.join(ctx.tmpDir, 'pcsc', 'pcscd.pid')),
       redisPid: pidOf(path.join(ctx.tmpDir, 'redis', 'redis.pid')),
     };

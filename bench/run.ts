@@ -1,7 +1,13 @@
 /**
- * `npm run bench [-- FILTER...]` = `node --import tsx bench/run.ts`: runs every `bench/*.bench.ts` module (or
- * those whose file name contains one of the FILTER words), one after the other, and prints one JSON line per
- * figure on stdout: `{"name","value","unit","n",...}` (see bench/lib.ts). Exit code 1 if a module failed.
+ * `npm run bench [-- FILTER... [--OPTION [VALUE]...]]` = `node --import tsx bench/run.ts`: runs every
+ * `bench/*.bench.ts` module (or those whose file name contains one of the FILTER words), one after the other, and
+ * prints one JSON line per figure on stdout: `{"name","value","unit","n",...}` (see bench/lib.ts). Exit code 1 if
+ * a module failed.
+ *
+ * FILTER words come first; everything from the first argument starting with `-` on is options for the modules
+ * (e.g. `npm run bench -- pipeline --cards 200`), not filters: the modules find them in `process.argv`, which the
+ * runner leaves as `[node, run.ts, ...options]`, each module reading its own (see bench/pipeline.bench.ts). A `--`
+ * alone ends the filters too and is dropped.
  *
  * Environment: BENCH_SECONDS (seconds per timed figure, default 3).
  */
@@ -13,8 +19,17 @@ import type { BenchContext, BenchModule, Figure } from './lib.ts';
 
 const DIR = path.dirname(fileURLToPath(import.meta.url));
 
+/** Splits the command line into file-name filters (leading words) and module options (the rest, see above). */
+function splitArgs(args: readonly string[]): { filters: string[]; options: string[] } {
+  const i = args.findIndex((a) => a.startsWith('-'));
+  if (i < 0) return { filters: [...args], options: [] };
+  return { filters: args.slice(0, i), options: args.slice(args[i] === '--' ? i + 1 : i) };
+}
+
 async function main(): Promise<number> {
-  const filters = process.argv.slice(2);
+  const { filters, options } = splitArgs(process.argv.slice(2));
+  // the modules see their options only (process.argv[2...]), never the filter words
+  process.argv.splice(2, process.argv.length - 2, ...options);
   const seconds = Number(process.env.BENCH_SECONDS ?? 3);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new Error('BENCH_SECONDS must be a positive number');
   const files = readdirSync(DIR)
@@ -22,7 +37,7 @@ async function main(): Promise<number> {
     .filter((f) => filters.length === 0 || filters.some((w) => f.includes(w)))
     .sort();
   if (files.length === 0) {
-    process.stderr.write(`bench: no bench/*.bench.ts module matches ${filters.join(' ')}\n`);
+    process.stderr.write(`bench: no bench/*.bench.ts module matches ${filters.join(' ')}${options.length ? ` (options: ${options.join(' ')})` : ''}\n`);
     return 1;
   }
   let failed = 0;

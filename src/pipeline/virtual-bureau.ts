@@ -23,6 +23,10 @@
  * APDUs of the personalisation (the blank is spoiled by the encoder, its order re-queued); `unlockedChips` cards
  * arrive at QC with their eID application never closed (QC_CARD_NOT_LOCKED: spoiled and re-queued by QC).
  *
+ * Card timing (benchmarks): with `timing`, the cards in the slots answer each APDU in the time a real contact chip
+ * would take (applets/runtime/timing.ts, VirtualCard `timing`); without it they answer as fast as they compute.
+ * `bureau.timing` changes the model for every slot from the next APDU on.
+ *
  * Keys are never printed or logged.
  */
 import { createCipheriv, randomBytes } from 'node:crypto';
@@ -33,6 +37,7 @@ import {
   type CardFaults,
   CardLauncher,
   type CardRuntime,
+  type ContactCardTiming,
   DirCardStore,
   type SlotSpec,
   VirtualCard,
@@ -115,6 +120,9 @@ export interface VirtualBureauOptions {
   faults?: { pullMidWrite?: number; unlockedChips?: number; pullAfterApdus?: number };
   /** Cards per order before REVIEW. */
   maxAttempts?: number;
+  /** Contact-chip timing model the virtual cards in the slots follow (applets/runtime/timing.ts). Default none:
+   *  the cards answer as fast as they compute. */
+  timing?: ContactCardTiming;
   log?: (msg: string) => void;
 }
 
@@ -129,6 +137,8 @@ export interface VirtualBureau {
   injected: { pulledMidWrite: number; unlockedChips: number };
   /** What the virtual hardware did and how long it took (benchmarks, metrics). */
   stats: VirtualBureauStats;
+  /** The timing model the cards in the slots follow (undefined: none); setting it applies from the next APDU. */
+  timing: ContactCardTiming | undefined;
   close(): Promise<void>;
 }
 
@@ -216,6 +226,7 @@ export async function openVirtualBureau(o: VirtualBureauOptions): Promise<Virtua
   const injected = { pulledMidWrite: 0, unlockedChips: 0 };
   const stats: VirtualBureauStats = { encoderSwaps: 0, encoderSwapMs: 0, qcSwaps: 0, qcSwapMs: 0, cardMs: 0, apdus: 0 };
   const faults = { pullMidWrite: 0, unlockedChips: 0, pullAfterApdus: 30, ...o.faults };
+  let timing = o.timing;
   let closing = false;
   let blanks = 0;
   /** Serials of the cards in some slot's contacts now: a card is in one reader at a time. */
@@ -236,7 +247,7 @@ export async function openVirtualBureau(o: VirtualBureauOptions): Promise<Virtua
 
   /** Connects `c` to its vpcd slot (a card inserted, as pcscd sees it), with `cardFaults` for this insertion. */
   const plug = async (c: CardContacts, cardFaults: CardFaults = {}): Promise<void> => {
-    const card = new VirtualCard({ port: c.slot.port, runtime: c as unknown as CardRuntime, faults: cardFaults });
+    const card = new VirtualCard({ port: c.slot.port, runtime: c as unknown as CardRuntime, faults: cardFaults, ...(timing ? { timing } : {}) });
     c.card = card;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -299,7 +310,12 @@ export async function openVirtualBureau(o: VirtualBureauOptions): Promise<Virtua
       await plug(c);
     }
     for (const c of qcContacts) await plug(c);
-    if (o.encoderSlots.length > 0) pool = await ReaderPool.open({ readers: o.encoderSlots.map(nameOf) });
+    if (o.encoderSlots.length > 0) {
+      pool = await ReaderPool.open({ readers: o.encoderSlots.map(nameOf) });
+      // the first blanks are in, but pcscd sees a card only at its next presence poll (~400 ms, later under load):
+      // the bureau is ready when every encoder's blank is seen
+      for (const e of pool.encoders) await e.ctx.waitPresent(e.name);
+    }
     if (o.qcSlots.length > 0) qcCtx = await PcscContext.open({ readers: o.qcSlots.map(nameOf), only: o.qcSlots.map(nameOf) });
   } catch (e) {
     await Promise.all(allContacts.map(unplug));
@@ -426,6 +442,13 @@ export async function openVirtualBureau(o: VirtualBureauOptions): Promise<Virtua
     launcher,
     injected,
     stats,
+    get timing() {
+      return timing;
+    },
+    set timing(t: ContactCardTiming | undefined) {
+      timing = t;
+      for (const c of allContacts) if (c.card) c.card.timing = t;
+    },
     async close() {
       if (closed) return;
       closed = true;
