@@ -3,8 +3,9 @@
  * through real worker processes — `kadi workers start` as an operator runs them: four encoder stations with one
  * virtual encoder each and two back-office workers (prepare, print, qc with one QC reader, pack, batch) — on
  * SQLite, SoftHSM, pcscd+vpcd and a Redis of its own, while the test SIGKILLs random workers again and again
- * (and starts them again, as a supervisor would) and restarts Redis once without persistence, so every job in
- * it is lost. Replacements of spoiled blanks then go through further batches, as an operator would run them.
+ * (a kill every 2-5 s and at least one per 4 % of the batch) and starts them again, as a supervisor would, and
+ * restarts Redis once without persistence, so every job in it is lost. Replacements of spoiled blanks then go
+ * through further batches, as an operator would run them.
  *
  * Afterwards, from the database: every order has exactly one live card and it is PACKED (produced exactly once:
  * one successful encode run, one finished print job, chip QC passed), no blank serial is used twice, every
@@ -272,7 +273,10 @@ describe('crash safety', () => {
       await submitBatch(t.db, conn, PIPELINE, batchId, 'operator.achieng');
       let last = -1;
       let lastChange = Date.now();
+      // a kill every 2-5 s, and at least one per 4 % of the batch (so a faster pipeline is not killed less)
+      const step = Math.max(1, Math.floor(CARDS / 25));
       let nextKill = Date.now() + 2000 + rand() * 3000;
+      let nextKillAt = step;
       for (;;) {
         const b = await getBatch(t.db, batchId);
         if (b.state === 'COMPLETED') return;
@@ -289,9 +293,9 @@ describe('crash safety', () => {
             await sleep(500);
             await redis.start();
             redisRestarts++;
-          } else if (Date.now() >= nextKill) {
+          } else if (Date.now() >= nextKill || done >= nextKillAt) {
             // a victim that has been up long enough to be working (a worker process starts in 2-4 s)
-            const up = w.specs.filter((sp) => Date.now() - (w.startedAt.get(sp.name) ?? 0) > 6000);
+            const up = w.specs.filter((sp) => Date.now() - (w.startedAt.get(sp.name) ?? 0) > 4000);
             const victim = up[Math.floor(rand() * up.length)];
             if (victim) {
               await w.kill(victim.name);
@@ -299,6 +303,7 @@ describe('crash safety', () => {
               w.start(victim);
             }
             nextKill = Date.now() + 2000 + rand() * 3000;
+            nextKillAt = done + step;
           }
         }
         // the batch job of the current run finished but cards are left: re-run it (operator)
@@ -331,7 +336,7 @@ describe('crash safety', () => {
 
     // the chaos really happened
     expect(redisRestarts).toBe(1);
-    expect(w.kills).toBeGreaterThanOrEqual(5);
+    expect(w.kills).toBeGreaterThanOrEqual(10);
     console.log(
       `crash-safety: seed ${seed}, ${CARDS} cards, ${w.kills} workers killed, Redis restarted ${redisRestarts}x, ${batches.length} batches, ` +
         `${operatorReruns} operator re-runs, ${await count(t.db('cards').where({ state: 'SPOILED' }))} blanks spoiled ` +
