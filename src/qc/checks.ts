@@ -19,7 +19,7 @@
  * first in {@link REASON_PRIORITY} order (the root cause before its consequences: a BAC failure before the
  * missing files, a tampered hash before the record mismatch it also causes).
  */
-import { type ChainReason, type Crl, type CscaStore, PkiCode, type PassiveAuthResult, PkiError, verifySod } from '../pki/index.ts';
+import { type ChainReason, type Crl, type CscaStore, PkiCode, type PassiveAuthResult, PkiError, type VerifyCache, verifySod } from '../pki/index.ts';
 import { decodeDg1, decodeEfCom } from '../lds/index.ts';
 import { swHex } from '../chip/index.ts';
 import { verifyActiveAuthentication } from './aa.ts';
@@ -31,6 +31,12 @@ import { type ChipRead, writeRefusedAsLocked } from './reader.ts';
 export interface QcTrust {
   cscas: CscaStore;
   crls: ReadonlyArray<Crl | Uint8Array>;
+  /**
+   * Memo of passive authentication's byte-only steps (DS signature under the CSCA, CRL signature, key imports; see
+   * src/pki VerifyCache), shared by the cards checked under this trust material. Validity, revocation look-up, the
+   * SOD signature and the data group hashes are still checked per card. Default: none.
+   */
+  cache?: VerifyCache;
 }
 
 export interface ChipCheckOptions {
@@ -208,6 +214,7 @@ export function checkChip(read: ChipRead, opts: ChipCheckOptions): ChipCheckResu
         dataGroups: read.dataGroups,
         at,
         strictValidity: true,
+        ...(opts.trust.cache ? { cache: opts.trust.cache } : {}),
       });
       sodDgs = Object.keys(pa.dataGroups).map(Number).sort((a, b) => a - b);
     } catch (e) {

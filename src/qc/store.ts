@@ -17,7 +17,7 @@ import type { Knex } from 'knex';
 import { appendAudit } from '../audit/index.ts';
 import { DEFAULT_MAX_ATTEMPTS, spoilAndReplace, transitionCard } from '../cards/index.ts';
 import { beginWrite, insertedId, toBool } from '../db/index.ts';
-import { type Certificate, CscaStore, parseCertificate } from '../pki/index.ts';
+import { type Certificate, type Crl, CscaStore, VerifyCache, parseCertificate, parseCrl } from '../pki/index.ts';
 import type { PersonData } from '../prepare/index.ts';
 import { sealTrustMaterial } from '../print/index.ts';
 import { NotFoundError, StateError, ValidationError, systemClock, type Clock } from '../shared/index.ts';
@@ -47,18 +47,30 @@ function toBytes(v: unknown): Uint8Array {
 // Trust material
 
 /**
+ * A CRL parsed once with its trust material rather than by every verification that uses it; one that does not parse
+ * is kept as bytes, so verification meets (and reports) it exactly as before.
+ */
+function parsedOrBytes(der: Uint8Array): Crl | Uint8Array {
+  try {
+    return parseCrl(der);
+  } catch {
+    return der;
+  }
+}
+
+/**
  * The inspection system's trust material from Kadi's own key records: every CSCA certificate (retired ones too:
  * cards signed under them are still valid) and, per CSCA, its latest CRL.
  */
 export async function loadTrust(db: Db): Promise<QcTrust> {
   const rows = (await db('keys').where({ kind: 'CSCA' }).orderBy('id').select('id', 'certificate')) as Array<{ id: number; certificate: unknown }>;
   const cscas = new CscaStore(rows.filter((r) => r.certificate).map((r) => parseCertificate(toBytes(r.certificate))));
-  const crls: Uint8Array[] = [];
+  const crls: Array<Crl | Uint8Array> = [];
   for (const r of rows) {
     const crl = await db('crls').where({ issuer_key_id: r.id }).orderBy('crl_number', 'desc').first('der');
-    if (crl) crls.push(toBytes(crl.der));
+    if (crl) crls.push(parsedOrBytes(toBytes(crl.der)));
   }
-  return { cscas, crls };
+  return { cscas, crls, cache: new VerifyCache() };
 }
 
 /** Trust material for seals: the bar code signer certificates, the CSCAs and their CRLs. */
