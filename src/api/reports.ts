@@ -11,7 +11,7 @@
  */
 import type { Knex } from 'knex';
 import { listBatches, type BatchSummary } from '../batches/index.ts';
-import { statusReport, type StatusReport } from '../cards/index.ts';
+import { THROUGHPUT_WINDOWS, statusReport, type StatusReport } from '../cards/index.ts';
 import { toBool, toCount } from '../db/index.ts';
 import { qcResults } from '../qc/index.ts';
 import { NotFoundError, systemClock, type Clock } from '../shared/index.ts';
@@ -51,29 +51,14 @@ async function countBy(q: Knex.QueryBuilder, col: string): Promise<Record<string
   return out;
 }
 
-const THROUGHPUT_WINDOW_MIN = 15;
-const THROUGHPUT_MAX_ROWS = 100_000;
-
-export async function throughput(db: Knex, clock: Clock = systemClock): Promise<Throughput> {
-  const now = clock.now();
-  const cutoff = new Date(now.getTime() - THROUGHPUT_WINDOW_MIN * 60_000).toISOString();
-  const head = Number((await db('audit_head').where({ id: 1 }).first('seq'))?.seq ?? 0);
-  // The tail of the log by primary key (seq), then the window by time: bounded work however long the log is.
-  const rows = (await db('audit_log')
-    .where('seq', '>', Math.max(0, head - THROUGHPUT_MAX_ROWS))
-    .andWhere({ action: 'card.transition' })
-    .andWhere('at', '>=', cutoff)
-    .select('data')) as Array<{ data: string }>;
-  const perWindow: Record<string, number> = {};
-  for (const r of rows) {
-    const to = (JSON.parse(r.data) as { to?: unknown }).to;
-    if (typeof to === 'string') perWindow[to] = (perWindow[to] ?? 0) + 1;
-  }
-  const firstSeq = Number((await db('audit_log').where('seq', '>', Math.max(0, head - THROUGHPUT_MAX_ROWS)).min({ m: 'seq' }))[0]?.m ?? 0);
-  const firstAt = firstSeq ? String((await db('audit_log').where({ seq: firstSeq }).first('at'))?.at ?? '') : '';
-  const truncated = head > THROUGHPUT_MAX_ROWS && firstAt > cutoff;
-  const perHour = Object.fromEntries(Object.entries(perWindow).map(([k, v]) => [k, Math.round((v * 60) / THROUGHPUT_WINDOW_MIN)]));
-  return { windowMinutes: THROUGHPUT_WINDOW_MIN, perHour, truncated };
+/**
+ * The dashboard's 15-minute rate per state reached, from the status report's throughput windows (read once from
+ * the audit log, src/cards/status.ts): only states some card reached in the window.
+ */
+export function throughputOf(status: StatusReport): Throughput {
+  const perHour: Record<string, number> = {};
+  for (const [state, t] of Object.entries(status.throughput.states)) if (t.last15m > 0) perHour[state] = t.perHour;
+  return { windowMinutes: THROUGHPUT_WINDOWS[THROUGHPUT_WINDOWS.length - 1]!, perHour, truncated: status.throughput.truncated };
 }
 
 export async function failuresByReason(db: Knex): Promise<DashboardSnapshot['failures']> {
@@ -105,11 +90,12 @@ export async function centres(db: Knex): Promise<Array<{ code: string; name: str
 }
 
 export async function dashboard(db: Knex, clock: Clock = systemClock): Promise<DashboardSnapshot> {
+  const status = await statusReport(db, { now: clock.now() });
   return {
     at: clock.now().toISOString(),
-    status: await statusReport(db),
+    status,
     batches: await listBatches(db, 20),
-    throughput: await throughput(db, clock),
+    throughput: throughputOf(status),
     failures: await failuresByReason(db),
     encoders: await encoders(db),
     auditEntries: Number((await db('audit_head').where({ id: 1 }).first('seq'))?.seq ?? 0),
