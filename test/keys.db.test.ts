@@ -22,6 +22,7 @@ import {
   rotateDs,
 } from '../src/keys/index.ts';
 import { CscaStore, PkiCode, addMonths, documentTypesOf, parseCertificate, parseCertificates, parseCrl, privateKeyUsagePeriodOf, verifySod } from '../src/pki/index.ts';
+import { activeSealSigner, createSealSigner } from '../src/print/index.ts';
 import { FixedClock } from '../src/shared/index.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { makeConfig, startServices, SOFTHSM_MODULE } from './support/services.ts';
@@ -232,6 +233,20 @@ describe('Document Signer policy', () => {
     const next = await issueCrl(deps(), definition);
     expect(parseCrl(next.crl.der).revoked).toEqual(crl.revoked);
     await expect(issueCrl(deps(), definition, { revoke: ['0badc0ffee'] })).rejects.toMatchObject({ code: KeysCode.SERIAL_UNKNOWN });
+    expect(await verifyAudit(t.db)).toMatchObject({ ok: true });
+  });
+
+  it('revokes a seal (barcode) signer with the same CRL: it is listed, marked REVOKED and no longer used for seals', async () => {
+    await ceremony(deps(), definition);
+    const seal = await createSealSigner(deps());
+    expect((await activeSealSigner(t.db))?.label).toBe(seal.label);
+    const issued = await issueCrl(deps(), definition, { revoke: [seal.certificateReference] });
+    expect(issued.newlyRevoked).toEqual([seal.certificateReference.toLowerCase()]);
+    expect(parseCrl(issued.crl.der).revoked.map((x) => x.serialHex)).toEqual([seal.certificateReference.toLowerCase()]);
+    expect((await t.db('keys').where({ label: seal.label }).first('status')).status).toBe('REVOKED');
+    expect(await activeSealSigner(t.db)).toBeUndefined();
+    const trail = await auditTrail(t.db, 'key', seal.label);
+    expect(trail.map((e) => [e.action, (e.data as { kind?: string }).kind])).toContainEqual(['key.revoke', 'SEAL']);
     expect(await verifyAudit(t.db)).toMatchObject({ ok: true });
   });
 

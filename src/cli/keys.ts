@@ -185,7 +185,7 @@ export function registerKeysCommands(program: Command, ctx: () => Context): void
     .command('crl')
     .description('issue a new CRL from the CSCA (carries earlier revocations), optionally revoking Document Signers')
     .requiredOption('--out <file>', 'output file (DER, or PEM with --pem)')
-    .option('--revoke <serial>', 'DS certificate serial number (hex) to revoke; repeatable', collect, [] as string[])
+    .option('--revoke <serial>', 'serial number (hex) of a Document Signer or seal signer certificate to revoke (kadi keys list, kadi seal list); repeatable', collect, [] as string[])
     .option('--next-update-days <days>', 'days until nextUpdate, 1-90 (default: the definition\'s)', (v: string) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1 || n > 90) throw new InvalidArgumentError('must be an integer from 1 to 90');
@@ -216,7 +216,7 @@ export function registerKeysCommands(program: Command, ctx: () => Context): void
         };
         if (o.json) return printJson(out);
         printLine(`CRL #${out.crlNumber} from ${out.issuer}: ${out.revoked.length} revoked, next update due ${out.nextUpdate}`);
-        for (const s of r.newlyRevoked) printLine(`revoked DS serial ${s}`);
+        for (const s of r.newlyRevoked) printLine(`revoked serial ${s}`);
         printLine(`written to ${o.out}`);
       }),
     );

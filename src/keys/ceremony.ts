@@ -31,7 +31,7 @@ import {
 import { type Clock, KadiError, bytesEqual, systemClock } from '../shared/index.ts';
 import type { CeremonyDefinition } from './definition.ts';
 import { KeysCode, KeysError } from './errors.ts';
-import { type CrlRecord, type KeyRecord, type KeyStore, activeKey, allKeys, insertCrl, insertKey, latestCrl, setKeyStatus } from './store.ts';
+import { type CrlRecord, type KeyKind, type KeyRecord, type KeyStore, activeKey, allKeys, insertCrl, signerKeys, insertKey, latestCrl, setKeyStatus } from './store.ts';
 
 export interface KeysDeps {
   db: Knex;
@@ -327,7 +327,7 @@ export function normaliseSerial(s: string): string {
 }
 
 export interface IssueCrlOptions {
-  /** DS serial numbers (hex) to revoke with this CRL. */
+  /** Serial numbers (hex) of Document Signers or seal signers to revoke with this CRL. */
   revoke?: readonly string[];
   /** Days to nextUpdate (default: the definition's crl.nextUpdateDays). */
   nextUpdateDays?: number;
@@ -341,8 +341,8 @@ export interface IssuedCrl {
 }
 
 /**
- * A new CRL from the active CSCA: the previous CRL's revocations plus `revoke` (each must be a DS of this
- * CSCA; its key is marked REVOKED). CRLs may be issued for as long as the CSCA certificate is valid.
+ * A new CRL from the active CSCA: the previous CRL's revocations plus `revoke` (each must be a Document Signer or
+ * a seal signer of this CSCA; its key is marked REVOKED). CRLs may be issued for as long as the CSCA certificate is valid.
  */
 export async function issueCrl(deps: KeysDeps, def: CeremonyDefinition, opts: IssueCrlOptions = {}): Promise<IssuedCrl> {
   const clock = deps.clock ?? systemClock;
@@ -353,13 +353,14 @@ export async function issueCrl(deps: KeysDeps, def: CeremonyDefinition, opts: Is
     throw new KeysError(KeysCode.DEFINITION_INVALID, 'nextUpdateDays must be an integer from 1 to 90 (ICAO: a CRL at least every 90 days)');
   }
   const cscaSki = parseCertificate(csca.certificate).subjectKeyIdentifier;
-  const dsKeys = (await allKeys(deps.db)).filter((k) => k.kind === 'DS' && issuedBy(k, cscaSki));
+  // the end-entity signers under this CSCA: Document Signers and seal (barcode) signers
+  const dsKeys = (await signerKeys(deps.db)).filter((k) => issuedBy(k, cscaSki));
   const revoke = (opts.revoke ?? []).map(normaliseSerial);
   const toMark: KeyRecord[] = [];
   for (const s of revoke) {
     const k = dsKeys.find((x) => x.serialHex === s);
     if (!k) {
-      throw new KeysError(KeysCode.SERIAL_UNKNOWN, `serial ${s} is not a Document Signer of CSCA ${csca.label}`, {
+      throw new KeysError(KeysCode.SERIAL_UNKNOWN, `serial ${s} is not a Document Signer or seal signer of CSCA ${csca.label}`, {
         hint: 'List the serials with `kadi keys list`.',
         details: { serial: s },
       });
@@ -375,7 +376,7 @@ export async function issueCrl(deps: KeysDeps, def: CeremonyDefinition, opts: Is
     await appendAudit(
       trx,
       [
-        ...toMark.map((k) => audit(deps.actor, 'key.revoke', 'key', k.label, { kind: 'DS', serial: k.serialHex, crlNumber: crl.crlNumber })),
+        ...toMark.map((k) => audit(deps.actor, 'key.revoke', 'key', k.label, { kind: k.kind, serial: k.serialHex, crlNumber: crl.crlNumber })),
         audit(deps.actor, 'crl.issue', 'crl', `${csca.label}#${crl.crlNumber}`, {
           issuer: csca.label,
           crlNumber: crl.crlNumber,
@@ -397,7 +398,7 @@ function issuedBy(k: KeyRecord, cscaSki: Uint8Array | undefined): boolean {
 
 /** A key as `kadi keys list` shows it. */
 export interface KeyListing {
-  kind: 'CSCA' | 'DS';
+  kind: KeyKind;
   label: string;
   algorithm: KeyAlgorithm;
   status: string;

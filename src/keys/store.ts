@@ -15,7 +15,8 @@ export interface KeyStore {
   destroyKeyPair(label: string): Promise<void>;
 }
 
-export type KeyKind = 'CSCA' | 'DS';
+/** CSCA and Document Signer keys are made here; SEAL (barcode signer) keys by src/print's seal-keys, same table. */
+export type KeyKind = 'CSCA' | 'DS' | 'SEAL';
 export type KeyStatus = 'ACTIVE' | 'RETIRED' | 'REVOKED';
 
 export interface KeyRecord {
@@ -126,6 +127,12 @@ const KINDS: readonly KeyKind[] = ['CSCA', 'DS'];
 /** Kadi's CSCA and DS keys, newest first. */
 export async function allKeys(db: Db): Promise<KeyRecord[]> {
   const rows = await db('keys').whereIn('kind', KINDS as KeyKind[]).orderBy('id', 'desc');
+  return rows.map(rowToKey);
+}
+
+/** The end-entity signer keys a CSCA certifies (Document Signers and seal signers), newest first: what a CRL revokes. */
+export async function signerKeys(db: Db): Promise<KeyRecord[]> {
+  const rows = await db('keys').whereIn('kind', ['DS', 'SEAL']).orderBy('id', 'desc');
   return rows.map(rowToKey);
 }
 
