@@ -282,12 +282,12 @@ export function registerDispatchCommands(program: Command, actor: () => string):
     .description('put QC-passed cards into boxes, one collection centre per box')
     .option('--batch <id>', 'only cards of this production batch', intArg('--batch', 1))
     .option('--centre <code>', 'only cards for this collection centre')
-    .option('--capacity <n>', `cards per new box (default ${DEFAULT_BOX_CAPACITY})`, intArg('--capacity', 1, 5000), DEFAULT_BOX_CAPACITY)
+    .option('--capacity <n>', `cards per new box (default KADI_BOX_CAPACITY, ${DEFAULT_BOX_CAPACITY})`, intArg('--capacity', 1, 5000))
     .option('--no-seal', 'leave full boxes open for sealing by hand (kadi dispatch seal)')
     .option('--seal-partial', 'also seal the last, partly filled box of each centre')
     .option('--json', 'JSON output: {"packed","conflicts","boxesCreated","boxesSealed","byCentre","boxes":[...]}')
-    .action(async (o: { batch?: number; centre?: string; capacity: number; seal: boolean; sealPartial?: boolean; json?: boolean }) =>
-      run(!!o.json, (db) => dispatchCommands.pack(db, actor(), o, progress(!!o.json))),
+    .action(async (o: { batch?: number; centre?: string; capacity?: number; seal: boolean; sealPartial?: boolean; json?: boolean }) =>
+      run(!!o.json, (db, ctx) => dispatchCommands.pack(db, actor(), { ...o, capacity: o.capacity ?? ctx.config.boxCapacity }, progress(!!o.json))),
     );
 
   dispatch

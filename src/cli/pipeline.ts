@@ -188,7 +188,7 @@ export async function buildStages(ctx: Context, db: Knex, actor: string, opts: B
           stages.push(qcStage({ db, actor: `${actor}:qc`, reader: b.qcReader, face: 'print-job', concurrency: qcCount, issuingState: ctx.config.issuingState }));
           break;
         case 'pack':
-          stages.push(packStage({ db, actor: `${actor}:pack` }));
+          stages.push(packStage({ db, actor: `${actor}:pack`, capacity: ctx.config.boxCapacity }));
           break;
       }
     }

@@ -55,6 +55,7 @@ describe('configuration', () => {
     [{ KADI_ISSUING_STATE: 'Kenya' }, 'KADI_ISSUING_STATE'],
     [{ KADI_HSM_TOKEN: 'x'.repeat(33) }, 'KADI_HSM_TOKEN'],
     [{ KADI_MIN_AGE: '-1' }, 'KADI_MIN_AGE'],
+    [{ KADI_BOX_CAPACITY: '0' }, 'KADI_BOX_CAPACITY'],
   ])('names the bad key %o', (env, key) => {
     const e = errorOf(env);
     expect(e).toBeInstanceOf(ConfigError);

@@ -32,6 +32,7 @@ export const OPTIONS: readonly OptionDoc[] = [
   { env: 'KADI_LOG_LEVEL', description: 'Log level: fatal, error, warn, info, debug, trace, silent.', default: 'info' },
   { env: 'KADI_ISSUING_STATE', description: 'ICAO 3-letter issuing state / nationality code.', default: 'KEN' },
   { env: 'KADI_MIN_AGE', description: 'Minimum applicant age in years at intake.', default: '18' },
+  { env: 'KADI_BOX_CAPACITY', description: 'Cards per new dispatch box (pack stage, `kadi dispatch pack`).', default: '200' },
 ];
 
 const dbUrl = z
@@ -56,6 +57,7 @@ const schema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   issuingState: z.string().regex(/^[A-Z]{3}$/, 'must be a 3-letter ICAO code such as KEN'),
   minAge: z.coerce.number().int().min(0).max(120),
+  boxCapacity: z.coerce.number().int().min(1).max(5000),
 });
 
 export type KadiConfig = z.infer<typeof schema> & {
@@ -77,6 +79,7 @@ const ENV_OF: Record<string, string> = {
   logLevel: 'KADI_LOG_LEVEL',
   issuingState: 'KADI_ISSUING_STATE',
   minAge: 'KADI_MIN_AGE',
+  boxCapacity: 'KADI_BOX_CAPACITY',
 };
 
 type Env = Record<string, string | undefined>;
@@ -144,6 +147,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): KadiCon
     logLevel: get('KADI_LOG_LEVEL') ?? 'info',
     issuingState: get('KADI_ISSUING_STATE') ?? 'KEN',
     minAge: get('KADI_MIN_AGE') ?? '18',
+    boxCapacity: get('KADI_BOX_CAPACITY') ?? '200',
   };
 
   const res = schema.safeParse(raw);
