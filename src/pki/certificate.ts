@@ -217,9 +217,15 @@ export function certificatePublicKey(cert: Certificate): PublicKeyInfo {
   return k;
 }
 
-export function describePublicKey(cert: Certificate): string {
+/** Where an imported key may come from instead of {@link certificatePublicKey}: a src/pki VerifyCache (keyed by the SubjectPublicKeyInfo bytes). */
+export interface PublicKeySource {
+  publicKey(cert: Certificate): PublicKeyInfo;
+}
+
+/** "RSA 2048", "EC prime256v1", ... With `keys` (a VerifyCache), a key that cache has imported is not imported again. */
+export function describePublicKey(cert: Certificate, keys?: PublicKeySource): string {
   try {
-    const k = certificatePublicKey(cert);
+    const k = keys ? keys.publicKey(cert) : certificatePublicKey(cert);
     if (k.kind === 'rsa') return `RSA ${k.bits}`;
     const curve = k.curve?.name ?? k.curveName ?? 'unknown curve';
     return `EC ${curve}${k.explicitParams ? ' (explicit parameters)' : ''}`;
@@ -228,7 +234,8 @@ export function describePublicKey(cert: Certificate): string {
   }
 }
 
-export function summarizeCertificate(cert: Certificate): CertificateSummary {
+/** The certificate's summary for reports. `keys`: see {@link describePublicKey}. */
+export function summarizeCertificate(cert: Certificate, keys?: PublicKeySource): CertificateSummary {
   return {
     subject: cert.subject.text,
     issuer: cert.issuer.text,
@@ -236,7 +243,7 @@ export function summarizeCertificate(cert: Certificate): CertificateSummary {
     notBefore: cert.notBefore.toISOString(),
     notAfter: cert.notAfter.toISOString(),
     signatureAlgorithm: cert.signatureAlgorithm.name,
-    publicKey: describePublicKey(cert),
+    publicKey: describePublicKey(cert, keys),
     ...(cert.subjectKeyIdentifier ? { subjectKeyIdentifier: toHex(cert.subjectKeyIdentifier) } : {}),
     ...(cert.authorityKeyIdentifier ? { authorityKeyIdentifier: toHex(cert.authorityKeyIdentifier) } : {}),
     sha256Fingerprint: cert.sha256Fingerprint,

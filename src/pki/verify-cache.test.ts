@@ -49,4 +49,21 @@ describe('VerifyCache', () => {
     const other = verifySod(c.sod, { ...opts, cscas: [parseCertificate(c.impostor)], crls: [], cache });
     expect(other.valid).toBe(false);
   });
+
+  it('describes the DS key in the result summary from the cache: no import of its own, the same summary', async () => {
+    const c = await makeCountry(new Map([[1, DG1]]));
+    const csca = parseCertificate(c.csca);
+    const at = new Date('2024-06-01T12:00:00Z');
+    const cache = new VerifyCache();
+    const opts = { cscas: [csca], dataGroups: new Map([[1, DG1]]), at };
+    const plain = verifySod(c.sod, opts);
+    verifySod(c.sod, { ...opts, cache });
+    // a fresh parse of the same EF.SOD (as every card's read-back is): its DS certificate is a new object
+    const misses = cache.misses;
+    const again = verifySod(Uint8Array.from(c.sod), { ...opts, cache });
+    expect(cache.misses).toBe(misses);
+    expect(again.signerCertificate).toEqual(plain.signerCertificate);
+    expect(again.signerCertificate!.publicKey).toMatch(/^EC /);
+    expect(again).toEqual(plain);
+  });
 });

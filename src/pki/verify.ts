@@ -481,8 +481,8 @@ function verifySignedObject(sd: SignedData, signer: SignerInfo, opts: VerifyOpti
     digestAlgorithm: signer.digestAlgorithm.name,
     signatureAlgorithm,
     ...(signer.signingTime ? { signingTime: signer.signingTime.toISOString() } : {}),
-    ...(found ? { signerCertificate: summarizeCertificate(found.cert), signerMatchedBy: found.matchedBy } : {}),
-    ...(chain?.csca ? { cscaSubject: chain.csca.subject.text, csca: summarizeCertificate(chain.csca) } : {}),
+    ...(found ? { signerCertificate: summarizeCertificate(found.cert, opts.cache), signerMatchedBy: found.matchedBy } : {}),
+    ...(chain?.csca ? { cscaSubject: chain.csca.subject.text, csca: summarizeCertificate(chain.csca, opts.cache) } : {}),
     ...(chain?.cscaSelfSigned !== undefined ? { cscaSelfSigned: chain.cscaSelfSigned } : {}),
     crlChecked: chain?.crlChecked ?? false,
     validity: {

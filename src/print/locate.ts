@@ -28,12 +28,19 @@ export interface LocateOptions {
   minSidePx?: number;
   /** Stop after this many decoded symbols (default 1). */
   max?: number;
+  /**
+   * Which decoded symbols count (default: all). A symbol refused is not returned and not counted towards `max`,
+   * and its area is not searched again. With `max: 1` the search stops at the first symbol accepted: for an image
+   * known to hold one symbol of interest (the crop of a template's seal area), the rest of the image is not scanned.
+   */
+  accept?: (symbol: DecodedDataMatrix) => boolean;
 }
 
 function autoThreshold(img: GreyImage): number {
   const hist = new Uint32Array(256);
-  for (const v of img.data) hist[v]!++;
-  const n = img.data.length;
+  const data = img.data;
+  const n = data.length;
+  for (let i = 0; i < n; i++) hist[data[i]!]!++;
   let acc = 0;
   let lo = 0;
   let hi = 255;
@@ -59,14 +66,16 @@ function autoThreshold(img: GreyImage): number {
 export function locateDataMatrix(img: GreyImage, opts: LocateOptions = {}): LocatedSymbol[] {
   const { width: W, height: H, data } = img;
   const t = opts.threshold ?? autoThreshold(img);
-  const dark = new Uint8Array(W * H);
-  for (let i = 0; i < data.length; i++) dark[i] = data[i]! < t ? 1 : 0;
-  const at = (x: number, y: number): number => (x < 0 || y < 0 || x >= W || y >= H ? 0 : dark[y * W + x]!);
+  // dark = below the threshold, read from the pixels where needed (no binarised copy of the image)
+  const at = (x: number, y: number): number => (x < 0 || y < 0 || x >= W || y >= H ? 0 : data[y * W + x]! < t ? 1 : 0);
   const minSide = opts.minSidePx ?? 20;
   const max = opts.max ?? 1;
+  const accept = opts.accept;
   const found: LocatedSymbol[] = [];
+  /** Every symbol decoded, accepted or not: their areas are not searched again. */
+  const decoded: LocatedSymbol[] = [];
   const tried = new Set<string>();
-  const covered = (x: number, y: number): boolean => found.some((f) => x >= f.box.x - 2 && x <= f.box.x + f.box.width + 2 && y >= f.box.y - 2 && y <= f.box.y + f.box.height + 2);
+  const covered = (x: number, y: number): boolean => decoded.some((f) => x >= f.box.x - 2 && x <= f.box.x + f.box.width + 2 && y >= f.box.y - 2 && y <= f.box.y + f.box.height + 2);
 
   for (let x = 0; x < W && found.length < max; x++) {
     let y = 0;
@@ -89,7 +98,10 @@ export function locateDataMatrix(img: GreyImage, opts: LocateOptions = {}): Loca
       if (tried.has(key)) continue;
       tried.add(key);
       const sym = tryBox(x, y0, x1, y1);
-      if (sym) found.push(sym);
+      if (sym) {
+        decoded.push(sym);
+        if (!accept || accept(sym)) found.push(sym);
+      }
     }
   }
   return found;
@@ -121,7 +133,7 @@ export function locateDataMatrix(img: GreyImage, opts: LocateOptions = {}): Loca
           const cx = xs[j]!;
           const cy = ys[i]!;
           let votes = 0;
-          for (const ox of [-dx, 0, dx]) for (const oy of [-dy, 0, dy]) votes += at(Math.round(cx + ox), Math.round(cy + oy));
+          for (let ox = -dx; ox <= dx; ox += dx) for (let oy = -dy; oy <= dy; oy += dy) votes += at(Math.round(cx + ox), Math.round(cy + oy));
           modules[i * c + j] = votes >= 5 ? 1 : 0;
         }
       }

@@ -39,10 +39,12 @@ import { createHash, verify as cryptoVerify } from 'node:crypto';
 import {
   type Certificate,
   type Crl,
+  type CscaStore,
   type Signer,
+  type VerifyCache,
+  certificatePublicKey,
   derEncode,
   documentTypesOf,
-  importPublicKey,
   isValidAt,
   parseAsn1,
   verifyDsChain,
@@ -389,14 +391,21 @@ export interface SealVerification {
 }
 
 export interface VerifySealOptions {
-  /** Trusted CSCA certificates. */
-  cscas: readonly Certificate[];
+  /** Trusted CSCA certificates (a {@link CscaStore} built once for many seals, or a plain array indexed per call). */
+  cscas: CscaStore | readonly Certificate[];
   /** Candidate bar code signer certificates (the seal names one by signer identifier and serial). */
   signers: readonly Certificate[];
   /** CSCA CRLs for revocation. */
   crls?: readonly (Crl | Uint8Array)[];
   /** Time of verification (default now): the signer certificate must be valid then. */
   at?: Date;
+  /**
+   * Memo of the byte-only steps (src/pki {@link VerifyCache}), shared by the seals checked under the same trust
+   * material: the signer certificate's signature under the CSCA, the CRL signatures, and the import of the signer's
+   * public key, each keyed by the exact bytes. Still checked for every seal: the seal's signature, the revocation
+   * look-up, the validity periods, extKeyUsage and document types. Default: none.
+   */
+  cache?: VerifyCache;
 }
 
 function nameAttr(cert: Certificate, short: string): string | undefined {
@@ -431,9 +440,12 @@ function hashFor(bits: number): string {
   return 'sha512';
 }
 
-/** Checks r || s over the signed bytes with the certificate's EC key. */
-export function verifyVdsSignature(vds: Vds, cert: Certificate): boolean {
-  const pub = importPublicKey(cert.spkiRaw);
+/**
+ * Checks r || s over the signed bytes with the certificate's EC key: imported once per certificate object (src/pki
+ * `certificatePublicKey`), or once per SubjectPublicKeyInfo with a `cache`.
+ */
+export function verifyVdsSignature(vds: Vds, cert: Certificate, cache?: VerifyCache): boolean {
+  const pub = cache ? cache.publicKey(cert) : certificatePublicKey(cert);
   if (pub.kind !== 'ec') return false;
   const len = pub.ecOrderLength ?? Math.ceil(pub.bits / 8);
   if (vds.signature.length !== 2 * len) return false;
@@ -481,7 +493,7 @@ export function verifySeal(bytes: Uint8Array, opts: VerifySealOptions): SealVeri
     sha256: cert.sha256Fingerprint,
   };
   const at = opts.at ?? new Date();
-  const chain = verifyDsChain(cert, opts.cscas, { at, ...(opts.crls ? { crls: opts.crls } : {}) });
+  const chain = verifyDsChain(cert, opts.cscas, { at, ...(opts.crls ? { crls: opts.crls } : {}), ...(opts.cache ? { cache: opts.cache } : {}) });
   const withSigner = { ...base, signer, ...(chain.csca ? { csca: { subject: chain.csca.subject.text, serial: chain.csca.serialHex } } : {}) };
   if (!chain.valid) {
     if (chain.reason === 'DS_REVOKED') return invalid('REVOKED_CERTIFICATE', chain.errors[0]?.message ?? 'revoked', withSigner);
@@ -500,7 +512,7 @@ export function verifySeal(bytes: Uint8Array, opts: VerifySealOptions): SealVeri
   }
   let sigOk = false;
   try {
-    sigOk = verifyVdsSignature(vds, cert);
+    sigOk = verifyVdsSignature(vds, cert, opts.cache);
   } catch {
     sigOk = false;
   }

@@ -89,10 +89,17 @@ function cropOf(area: FaceArea): { x: number; y: number; w: number; h: number } 
   return { x: px(area.x), y: px(area.y), w: px(area.w), h: px(area.h) };
 }
 
-/** The seal in a rendered page (or part of one): the Visible Digital Seal of `documentNumber` when there are several. */
-function sealIn(pgm: Buffer, documentNumber?: string): Uint8Array | undefined {
+const isSeal = (s: { bytes: Uint8Array }): boolean => s.bytes[0] === VDS_MAGIC;
+
+/**
+ * The seal in a rendered page (or part of one): the Visible Digital Seal of `documentNumber` when there are several.
+ * `crop`: the image is the crop of the template's seal area, which holds one card's seal and nothing else that is a
+ * seal, so the search stops at the first seal found instead of scanning the rest of the image for others.
+ */
+function sealIn(pgm: Buffer, documentNumber?: string, crop = false): Uint8Array | undefined {
   const img = decodePgm(new Uint8Array(pgm.buffer, pgm.byteOffset, pgm.length));
-  const seals = locateDataMatrix(img, { max: 4 }).filter((s) => s.bytes[0] === VDS_MAGIC);
+  if (crop) return locateDataMatrix(img, { max: 1, accept: isSeal })[0]?.bytes;
+  const seals = locateDataMatrix(img, { max: 4 }).filter(isSeal);
   if (!documentNumber || seals.length <= 1) return seals[0]?.bytes;
   return (
     seals.find((s) => {
@@ -130,7 +137,7 @@ export async function readFaceFromPdf(pdf: string, pages: readonly number[], doc
         ...(hinted ? { crop: cropOf(hinted) } : {}),
       });
       if (got.text !== undefined) faceMrz = pickMrz(mrzLinesIn(got.text), documentNumber);
-      if (got.image) seal ??= sealIn(got.image, documentNumber);
+      if (got.image) seal ??= sealIn(got.image, documentNumber, hinted !== undefined);
       // not in the seal's area: the whole page, as a camera not aimed at it would see it
       if (!seal && hinted) seal = sealIn((await popplerRead({ pdf, imagePage: p, dpi: SEAL_DPI })).image!, documentNumber);
       if (faceMrz && seal) break;

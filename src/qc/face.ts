@@ -13,7 +13,7 @@
  * Uses src/print's seal verifier (`verifySeal`), so QC and `kadi seal verify` judge a seal the same way.
  */
 import { decodeDg1, decodeDg11, decodeDg13, parseMrz } from '../lds/index.ts';
-import { type Certificate, type Crl } from '../pki/index.ts';
+import { type Certificate, type Crl, type VerifyCache } from '../pki/index.ts';
 import { type IdSealData, verifySeal } from '../print/index.ts';
 import type { StepOutcome } from './checks.ts';
 import { primaryFinding } from './checks.ts';
@@ -32,6 +32,8 @@ export interface SealTrust {
   /** Bar code signer certificates. */
   signers: readonly Certificate[];
   crls?: ReadonlyArray<Crl | Uint8Array>;
+  /** Memo of the byte-only steps (signer chain check, CRL signatures, key import); the per-seal checks stay. */
+  cache?: VerifyCache;
 }
 
 export interface FaceCheckInput {
@@ -114,6 +116,7 @@ export function checkFace(input: FaceCheckInput): FaceCheckResult {
       cscas: input.trust.cscas,
       signers: input.trust.signers,
       ...(input.trust.crls ? { crls: input.trust.crls } : {}),
+      ...(input.trust.cache ? { cache: input.trust.cache } : {}),
       ...(input.at ? { at: input.at } : {}),
     });
     result.seal = { status: v.status, ...(v.subIndication ? { subIndication: v.subIndication } : {}), ...(v.signer ? { signerSerial: v.signer.serial } : {}) };
