@@ -281,8 +281,8 @@ export async function openVirtualBureau(o: VirtualBureauOptions): Promise<Virtua
   /**
    * Feeds a new blank into an encoder slot. Normally the used card is exchanged behind the open connection (a
    * card transport: no removal for pcscd to notice; the encoder's reset at the start of the next card powers the
-   * new one up). A blank with an injected fault, or a slot whose card pulled itself out, goes through a real
-   * removal and insertion (pcscd notices both at its next presence polls).
+   * new one up); a blank with an injected fault too, the fault armed on the open connection. A slot whose card
+   * pulled itself out goes through a real insertion (pcscd notices it at its next presence poll).
    */
   const feed = async (c: CardContacts, ctx: PcscContext | undefined): Promise<void> => {
     blanks++;
@@ -293,9 +293,13 @@ export async function openVirtualBureau(o: VirtualBureauOptions): Promise<Virtua
     if (old) inContacts.delete(old);
     if (closing) return;
     putNewBlank(c, pull ? 'demo fault: pulled mid-write' : undefined);
-    if (!pull && c.connected) return;
+    if (c.connected) {
+      // a faulty blank pulls itself out when the APDU after its K-th arrives (counted from now on this connection)
+      if (pull) c.card!.faults.removeAfterApdus = c.card!.apdus + faults.pullAfterApdus;
+      return;
+    }
     const name = nameOf(c.slot);
-    if (c.connected) await unplug(c);
+    await unplug(c); // the connection the card dropped
     // pcscd must have seen the slot empty before the next insertion, or it would not count a new card
     await ctx?.waitEmpty(name).catch(() => undefined);
     await plug(c, pull ? { removeAfterApdus: faults.pullAfterApdus } : {});
