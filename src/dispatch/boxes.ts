@@ -223,6 +223,10 @@ export interface PackOptions {
   pageSize?: number;
   clock?: Clock;
   onProgress?: (packed: number, total: number) => void;
+  /** Called with each card this run packed (after its transaction committed). */
+  onPacked?: (cardIds: readonly number[]) => void;
+  /** Summarise the boxes put into (PackResult.boxes; default true). false: `boxes` is left empty. */
+  summaries?: boolean;
 }
 
 export interface PackResult {
@@ -258,20 +262,28 @@ export async function packCards(db: Knex, opts: PackOptions): Promise<PackResult
   const sealFull = opts.sealFull ?? true;
   if (opts.centre !== undefined) await ensureCentre(db, opts.centre);
   const filter = { ...(opts.batchId === undefined ? {} : { batchId: opts.batchId }), ...(opts.centre === undefined ? {} : { centre: opts.centre }) };
-  const total = toCount((await qcPassed(db, filter).count({ n: '*' }))[0]?.n);
-  const centres = (await qcPassed(db, filter).distinct('centre_code').orderBy('centre_code')).map((r: { centre_code: string }) => String(r.centre_code));
+  // the total is for onProgress only
+  const total = opts.onProgress ? toCount((await qcPassed(db, filter).count({ n: '*' }))[0]?.n) : 0;
+  // one centre asked for: its first page of cards says whether it has any (as the distinct read would)
+  const centres =
+    opts.centre !== undefined ? [opts.centre] : (await qcPassed(db, filter).distinct('centre_code').orderBy('centre_code')).map((r: { centre_code: string }) => String(r.centre_code));
   const res: PackResult = { packed: 0, conflicts: 0, boxesCreated: 0, boxesSealed: 0, byCentre: {}, boxes: [] };
   const touched = new Set<number>();
   opts.onProgress?.(0, total);
 
   for (const centre of centres) {
     let after = 0;
-    for (;;) {
+    let seen = false;
+    for (let last = false; !last; ) {
       const ids = (await qcPassed(db, { ...filter, centre }).andWhere('id', '>', after).orderBy('id').limit(pageSize).select('id')).map((r: { id: number }) => Number(r.id));
       if (ids.length === 0) break;
+      seen = true;
+      // a short page is the last one (keyset pages: nothing after it)
+      last = ids.length < pageSize;
       after = ids[ids.length - 1]!;
       let i = 0;
       while (i < ids.length) {
+        const packedNow: number[] = [];
         await db.transaction(async (trx) => {
           const at = clock.now();
           // Lock order (locks.ts): centre, box, cards, then the audit head.
@@ -305,6 +317,7 @@ export async function packCards(db: Knex, opts: PackOptions): Promise<PackResult
             try {
               await transitionCard(trx, { cardId, from: 'QC_PASSED', to: 'PACKED', actor: opts.actor, set: { box_id: box.id }, data: { box: box.code }, at });
               inBox++;
+              packedNow.push(cardId);
               res.packed++;
               res.byCentre[centre] = (res.byCentre[centre] ?? 0) + 1;
             } catch (e) {
@@ -318,9 +331,11 @@ export async function packCards(db: Knex, opts: PackOptions): Promise<PackResult
             res.boxesSealed++;
           }
         });
+        if (packedNow.length > 0) opts.onPacked?.(packedNow);
         opts.onProgress?.(res.packed, total);
       }
     }
+    if (opts.centre !== undefined && !seen) continue;
     if (opts.sealPartial) {
       for (const o of await db('boxes').where({ centre_code: centre, state: 'OPEN' }).select('id')) {
         const id = Number(o.id);
@@ -331,6 +346,7 @@ export async function packCards(db: Knex, opts: PackOptions): Promise<PackResult
       }
     }
   }
+  if (opts.summaries === false) return res;
   for (const id of [...touched].sort((a, b) => a - b)) {
     res.boxes.push(await summariseBox(db, normBox(await db('boxes').where({ id }).first())));
   }

@@ -24,12 +24,19 @@ export function packStage(o: PackStageOptions): Stage {
     async run(cardId) {
       const c = await o.db('cards').where({ id: cardId }).first('state', 'batch_id', 'centre_code');
       if (!c || c.state !== 'QC_PASSED') return 'skipped';
+      let packedHere = false;
       await packCards(o.db, {
         actor: o.actor,
         centre: String(c.centre_code),
         ...(c.batch_id === null || c.batch_id === undefined ? {} : { batchId: Number(c.batch_id) }),
         ...(o.capacity ? { capacity: o.capacity } : {}),
+        summaries: false,
+        onPacked: (ids) => {
+          if (ids.includes(cardId)) packedHere = true;
+        },
       });
+      if (packedHere) return 'done';
+      // not packed by this run: a neighbour's job may have packed it meanwhile
       const after = await o.db('cards').where({ id: cardId }).first('state');
       return after?.state === 'PACKED' ? 'done' : 'skipped';
     },

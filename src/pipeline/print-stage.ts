@@ -1,8 +1,8 @@
 /**
  * The print stage: ENCODED -> PRINTED, one card at a time, with src/print's public functions: the card's seal is
  * signed when it has none (signCardSeal), its face rendered (faceOf + renderCardPdf) into a one-card print job
- * (createPrintJob / addJobCards / finishPrintJob: the qc stage's face check 'print-job' reads it back), then the
- * printer's feedback is recorded (markCard printed). The batch PDF of a whole batch is `printBatch` (kadi print
+ * (createPrintJob, then finishCardPrint: the job's card, the job completed and the printer's feedback, the card
+ * ENCODED -> PRINTED, in one transaction; the qc stage's face check 'print-job' reads the job back). The batch PDF of a whole batch is `printBatch` (kadi print
  * batch); this stage is the card-by-card line printer of the pipeline.
  *
  * Re-runs are safe and print a card once: a card no longer ENCODED is skipped; a seal already signed is kept; the
@@ -15,8 +15,8 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import {
   type CardTemplate,
+  type DocumentDates,
   type SealSession,
-  addJobCards,
   cardRow,
   createPrintJob,
   faceOf,
@@ -24,10 +24,10 @@ import {
   getBatch,
   markCard,
   renderCardPdf,
-  signCardSeal,
 } from '../print/index.ts';
+import { finishCardPrint, sealCard } from '../print/store.ts';
 import { isUniqueViolation } from '../db/index.ts';
-import { KadiError, isKadiError } from '../shared/index.ts';
+import { KadiError, StateError, isKadiError } from '../shared/index.ts';
 import { type Stage, stageSpec } from './stages.ts';
 
 export interface PrintStageOptions {
@@ -82,37 +82,50 @@ export function printStage(o: PrintStageOptions): Stage {
     if (other) await failJob(Number(other.id), new KadiError('PRINT_INTERRUPTED', 'the worker printing this card stopped before the job finished'));
     return open();
   };
+  // a batch's document dates never change (its creation date): read once per batch, and only for a card that has
+  // neither a chip image nor a seal to take its dates from
+  const batchDates = new Map<number, DocumentDates>();
+  const datesOf = async (batchId: number): Promise<DocumentDates> => {
+    let d = batchDates.get(batchId);
+    if (!d) batchDates.set(batchId, (d = (await getBatch(o.db, batchId, o.validityYears)).dates));
+    return d;
+  };
   return {
     ...stageSpec('print'),
     concurrency: o.concurrency ?? 2,
     async run(cardId) {
-      const c = await o.db('cards').where({ id: cardId }).first('state', 'batch_id');
+      // the card, and the newest COMPLETED print job holding it (one read)
+      const c = await o.db('cards as c')
+        .where('c.id', cardId)
+        .first('c.state', 'c.batch_id', o.db('print_jobs as j').max('j.id').where('j.card_id', o.db.ref('c.id')).andWhere('j.state', 'COMPLETED').as('printed_job'));
       if (!c || c.state !== 'ENCODED') return 'skipped';
       if (c.batch_id === null || c.batch_id === undefined) throw new KadiError('PRINT_NO_BATCH', `card ${cardId} is in no batch`);
       const batchId = Number(c.batch_id);
       // printed by a job that completed before its worker stopped (crash before the mark): record it, print once
-      const printed = await o.db('print_jobs').where({ card_id: cardId, state: 'COMPLETED' }).orderBy('id', 'desc').first('id');
-      if (printed) {
-        await markCard(o.db, String(cardId), { printed: true }, { actor: o.actor, jobId: Number(printed.id) });
+      if (c.printed_job !== null && c.printed_job !== undefined) {
+        await markCard(o.db, String(cardId), { printed: true }, { actor: o.actor, jobId: Number(c.printed_job) });
         return 'done';
       }
       const out = path.join(o.outDir, `card-${cardId}.pdf`);
       const jobId = await claimPrintJob(cardId, batchId, out);
+      let marked: Awaited<ReturnType<typeof finishCardPrint>>;
       try {
+        let row;
         if (needsSeal) {
           if (!o.sealSession) throw new KadiError('PRINT_SEALS_MISSING', `card ${cardId} needs a seal and no seal signer is configured`, { hint: 'Create one: `kadi seal keygen`.' });
-          await signCardSeal(o.db, o.template, cardId, o.sealSession, { actor: o.actor, ...(o.validityYears ? { validityYears: o.validityYears } : {}) });
+          // the card's row as stored after sealing (with its seal), not read a second time
+          row = (await sealCard(o.db, o.template, cardId, o.sealSession, { actor: o.actor, ...(o.validityYears ? { validityYears: o.validityYears } : {}) })).row;
+        } else {
+          row = await cardRow(o.db, cardId);
         }
-        const row = await cardRow(o.db, cardId);
         const sealSha256 = row.seal?.sha256;
-        const batch = await getBatch(o.db, batchId, o.validityYears);
-        const pdf = await renderCardPdf(o.template, o.baseDir, faceOf(o.template, row, batch.dates));
+        const dates = row.chip?.dates ?? row.seal?.dates ?? (await datesOf(batchId));
+        const pdf = await renderCardPdf(o.template, o.baseDir, faceOf(o.template, row, dates));
         writeFileSync(`${out}.part`, pdf);
         renameSync(`${out}.part`, out);
-        await addJobCards(o.db, jobId, 1, [{ cardId, ...(sealSha256 ? { sealSha256 } : {}) }]);
-        await finishPrintJob(o.db, jobId, {
+        // the job's card, the job COMPLETED and the card PRINTED: one transaction
+        marked = await finishCardPrint(o.db, jobId, { cardId, ...(sealSha256 ? { sealSha256 } : {}) }, {
           actor: o.actor,
-          ok: true,
           cards: 1,
           pages: 2,
           truncatedFields: 0,
@@ -125,7 +138,10 @@ export function printStage(o: PrintStageOptions): Stage {
         await failJob(jobId, e);
         throw e;
       }
-      await markCard(o.db, String(cardId), { printed: true }, { actor: o.actor, jobId });
+      if (!marked.marked) {
+        // the job completed; the card moved meanwhile (as markCard reports it)
+        throw new StateError('PRINT_MARK_STATE', `card ${cardId} is ${marked.state}; only an ENCODED card can be marked printed`, { details: { cardId, state: marked.state } });
+      }
       return 'done';
     },
     async close() {

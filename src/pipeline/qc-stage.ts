@@ -50,6 +50,9 @@ export interface QcStageOptions {
   onClose?: () => Promise<void>;
 }
 
+/** An EXISTS column: 1/0 on SQLite, true/false on PostgreSQL. */
+const truthy = (v: unknown): boolean => v === true || v === 1 || v === '1' || v === 't';
+
 export function qcStage(o: QcStageOptions): Stage {
   let cache: { at: number; trust: QcTrust; seal: SealTrust } | undefined;
   const ttl = o.trustTtlMs ?? 60_000;
@@ -64,11 +67,13 @@ export function qcStage(o: QcStageOptions): Stage {
     ...stageSpec('qc'),
     concurrency: o.concurrency ?? 1,
     async run(cardId) {
-      const row = await o.db('cards').where({ id: cardId }).first('state', 'chip_serial', 'document_number');
+      // the card and which of the kinds this stage checks have passed already (one read)
+      const passedOf = (kind: 'CHIP' | 'FACE') => o.db.raw('exists (select 1 from qc_results q where q.card_id = c.id and q.passed = ? and q.kind = ?) as ??', [1, kind, `${kind.toLowerCase()}_passed`]);
+      const row = await o.db('cards as c').where('c.id', cardId).first('c.state', 'c.chip_serial', 'c.document_number', passedOf('CHIP'), passedOf('FACE'));
       if (!row || row.state !== 'PRINTED') return 'skipped';
       const t = await trust();
       // a re-run (worker restarted after recording the chip result) does not read the chip twice
-      const passed = new Set(((await o.db('qc_results').where({ card_id: cardId, passed: 1 }).distinct('kind')) as Array<{ kind: string }>).map((r) => r.kind));
+      const passed = new Set<string>([...(truthy(row.chip_passed) ? ['CHIP'] : []), ...(truthy(row.face_passed) ? ['FACE'] : [])]);
       const deps: QcDeps = {
         db: o.db,
         actor: o.actor,

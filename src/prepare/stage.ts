@@ -33,9 +33,13 @@ export function formatDocumentNumber(n: number): string {
   return `K${SERIES[series]}${String(((n - 1) % PER_SERIES) + 1).padStart(7, '0')}`;
 }
 
+/** Takes the next document number: one `UPDATE ... RETURNING value` (the counter row's lock until commit). */
 async function nextDocumentNumber(trx: Knex.Transaction): Promise<string> {
-  await trx('counters').where({ name: 'document_number' }).increment('value', 1);
-  const row = await trx('counters').where({ name: 'document_number' }).first('value');
+  const [row] = (await trx('counters')
+    .where({ name: 'document_number' })
+    .update({ value: trx.raw('?? + 1', ['value']) })
+    .returning('value')) as Array<{ value: unknown }>;
+  if (!row) throw new NotFoundError('COUNTER_NOT_FOUND', 'the document_number counter is missing', { hint: 'Run `kadi db migrate`.' });
   return formatDocumentNumber(Number(row.value));
 }
 
@@ -79,10 +83,14 @@ export async function prepareCard(db: Knex, cardId: number, o: PrepareOptions): 
   const at = o.at ?? new Date();
   return db.transaction(async (trx) => {
     await beginWrite(trx);
-    const card = await trx('cards').where({ id: cardId }).first('id', 'state', 'order_id');
+    // the card and its order's data snapshot in one read (order_records is keyed by order_id: at most one row)
+    const card = await trx('cards as c')
+      .leftJoin('order_records as r', 'r.order_id', 'c.order_id')
+      .where('c.id', cardId)
+      .first('c.id', 'c.state', 'c.order_id', 'r.order_id as rec_order_id', 'r.data', 'r.photo');
     if (!card) throw new NotFoundError('CARD_NOT_FOUND', `card ${cardId} does not exist`);
     if (card.state !== 'ORDERED') return 'ALREADY_PREPARED';
-    const rec = await trx('order_records').where({ order_id: card.order_id }).first('data', 'photo');
+    const rec = card.rec_order_id === null || card.rec_order_id === undefined ? undefined : (card as { data: string; photo: Uint8Array });
     if (!rec) throw new NotFoundError('ORDER_RECORD_NOT_FOUND', `order ${card.order_id} has no data snapshot`);
     const person = JSON.parse(rec.data) as PersonData;
     const documentNumber = await nextDocumentNumber(trx);

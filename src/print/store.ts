@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { appendAudit, type AuditInput } from '../audit/index.ts';
-import { type CardState, spoilAndReplace, transitionCard } from '../cards/index.ts';
+import { type CardState, CardStateConflictError, spoilAndReplace, transitionCard } from '../cards/index.ts';
 import { beginWrite, insertedId } from '../db/index.ts';
 import { decodeDg1 } from '../lds/index.ts';
 import type { Signer } from '../pki/index.ts';
@@ -161,11 +161,25 @@ export interface SealSession {
   signer: Signer;
 }
 
-/** Signs and stores the seals of `rows` (those without one), with one `seal.sign` audit entry each. */
-async function sealRows(db: Knex, t: CardTemplate, rows: BatchCardRow[], batchDates: DocumentDates, session: SealSession, actor: string, now: Date, result: SealSigningResult): Promise<void> {
+/**
+ * Signs and stores the seals of `rows` (those without one), with one `seal.sign` audit entry each. Returns the
+ * seals this call stored, by card id (a card whose seal another signer stored first is not in it).
+ */
+async function sealRows(
+  db: Knex,
+  t: CardTemplate,
+  rows: BatchCardRow[],
+  batchDates: DocumentDates,
+  session: SealSession,
+  actor: string,
+  now: Date,
+  result: SealSigningResult,
+): Promise<Map<number, NonNullable<BatchCardRow['seal']>>> {
+  const stored = new Map<number, NonNullable<BatchCardRow['seal']>>();
   const todo = rows.filter((r) => !r.seal);
   result.alreadySigned += rows.length - todo.length;
-  if (todo.length === 0) return;
+  if (todo.length === 0) return stored;
+  const made = new Map<number, NonNullable<BatchCardRow['seal']>>();
   const today = now.toISOString().slice(0, 10);
   const inserts: Record<string, unknown>[] = [];
   const audits: AuditInput[] = [];
@@ -188,6 +202,7 @@ async function sealRows(db: Knex, t: CardTemplate, rows: BatchCardRow[], batchDa
     );
     result.signSeconds += (performance.now() - t0) / 1000;
     const sha = sealDigest(seal);
+    made.set(r.cardId, { bytes: seal, sha256: sha, dates: { dateOfIssue: face.dateOfIssue, dateOfExpiry: face.dateOfExpiry } });
     inserts.push({
       card_id: r.cardId,
       seal: Buffer.from(seal),
@@ -202,10 +217,18 @@ async function sealRows(db: Knex, t: CardTemplate, rows: BatchCardRow[], batchDa
     audits.push({ actor, action: 'seal.sign', entityType: 'card', entityId: r.cardId, data: { key: session.record.label, serial: session.record.cert.serialHex, sealSha256: sha } });
   }
   await db.transaction(async (trx) => {
-    for (let i = 0; i < inserts.length; i += 50) await trx('card_seals').insert(inserts.slice(i, i + 50)).onConflict('card_id').ignore();
+    for (let i = 0; i < inserts.length; i += 50) {
+      const ins = (await trx('card_seals').insert(inserts.slice(i, i + 50)).onConflict('card_id').ignore().returning('card_id')) as Array<{ card_id: unknown }>;
+      for (const x of ins) {
+        const id = Number(typeof x === 'object' && x !== null ? x.card_id : x);
+        const m = made.get(id);
+        if (m) stored.set(id, m);
+      }
+    }
     await appendAudit(trx, audits, now);
   });
   result.signed += todo.length;
+  return stored;
 }
 
 function checkUsable(session: SealSession, now: Date): void {
@@ -238,13 +261,29 @@ export async function signBatchSeals(
 
 /** Signs the seal of one card (any state with a document number) if it has none. */
 export async function signCardSeal(db: Knex, t: CardTemplate, cardId: number, session: SealSession, opts: { actor: string; now?: Date; validityYears?: number }): Promise<SealSigningResult> {
+  return (await sealCard(db, t, cardId, session, opts)).result;
+}
+
+/**
+ * signCardSeal, also giving the card's row as stored afterwards (with its seal): the row it read when the card
+ * already had a seal or when this call stored the seal it signed; read again when another signer stored one first.
+ */
+export async function sealCard(
+  db: Knex,
+  t: CardTemplate,
+  cardId: number,
+  session: SealSession,
+  opts: { actor: string; now?: Date; validityYears?: number },
+): Promise<{ result: SealSigningResult; row: BatchCardRow }> {
   const now = opts.now ?? new Date();
   checkUsable(session, now);
   const row = await cardRow(db, cardId);
   const batchDates = documentDates(now, opts.validityYears);
   const result: SealSigningResult = { signed: 0, alreadySigned: 0, signSeconds: 0 };
-  await sealRows(db, t, [row], batchDates, session, opts.actor, now, result);
-  return result;
+  const stored = await sealRows(db, t, [row], batchDates, session, opts.actor, now, result);
+  if (row.seal) return { result, row };
+  const seal = stored.get(row.cardId);
+  return { result, row: seal ? { ...row, seal } : await cardRow(db, cardId) };
 }
 
 /** Cards of the batch (ENCODED) still without a seal. */
@@ -352,8 +391,12 @@ export async function finishPrintJob(
   jobId: number,
   r: { actor: string; ok: true; cards: number; pages: number; truncatedFields: number; shrunkFields: number; wrappedFields: number; outputSha256: string; outputBytes: number } | { actor: string; ok: false; errorCode: string; errorMessage: string; cards: number },
 ): Promise<void> {
+  await db.transaction((trx) => completeJob(trx, jobId, r));
+}
+
+async function completeJob(trx: Knex.Transaction, jobId: number, r: Parameters<typeof finishPrintJob>[2]): Promise<void> {
   const now = new Date().toISOString();
-  await db.transaction(async (trx) => {
+  {
     if (r.ok) {
       await trx('print_jobs').where({ id: jobId }).update({
         state: 'COMPLETED', completed_at: now, cards: r.cards, pages: r.pages, truncated_fields: r.truncatedFields, shrunk_fields: r.shrunkFields,
@@ -364,7 +407,34 @@ export async function finishPrintJob(
       await trx('print_jobs').where({ id: jobId }).update({ state: 'FAILED', completed_at: now, cards: r.cards, error_code: r.errorCode.slice(0, 48), error_message: r.errorMessage.slice(0, 255) });
       await appendAudit(trx, { actor: r.actor, action: 'print.fail', entityType: 'print_job', entityId: jobId, data: { error: r.errorCode, cards: r.cards } });
     }
-  });
+  }
+}
+
+/**
+ * A one-card print job's end (the pipeline's print stage), in one transaction: the job's card, the job COMPLETED
+ * (`print.complete`) and the card ENCODED -> PRINTED (`card.transition` with the job) — what addJobCards,
+ * finishPrintJob and markCard(printed) do one after the other. A card no longer ENCODED is not marked: the job is
+ * then completed on its own (as before the mark) and `{ marked: false }` gives the card's state.
+ */
+export async function finishCardPrint(
+  db: Knex,
+  jobId: number,
+  card: { cardId: number; sealSha256?: string },
+  r: { actor: string; cards: number; pages: number; truncatedFields: number; shrunkFields: number; wrappedFields: number; outputSha256: string; outputBytes: number },
+): Promise<{ marked: true } | { marked: false; state: string }> {
+  try {
+    await db.transaction(async (trx) => {
+      await addJobCards(trx, jobId, 1, [card]);
+      await completeJob(trx, jobId, { ...r, ok: true });
+      await transitionCard(trx, { cardId: card.cardId, from: 'ENCODED', to: 'PRINTED', actor: r.actor, data: { printJob: jobId } });
+    });
+    return { marked: true };
+  } catch (e) {
+    if (!(e instanceof CardStateConflictError)) throw e;
+    await addJobCards(db, jobId, 1, [card]);
+    await finishPrintJob(db, jobId, { ...r, ok: true });
+    return { marked: false, state: String(e.details?.actual) };
+  }
 }
 
 export async function getPrintJob(db: Db, id: number): Promise<PrintJob> {

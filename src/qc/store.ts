@@ -77,7 +77,7 @@ export async function loadTrust(db: Db): Promise<QcTrust> {
 export async function loadSealTrust(db: Knex, trust?: QcTrust): Promise<SealTrust> {
   const t = trust ?? (await loadTrust(db));
   const m = await sealTrustMaterial(db);
-  return { cscas: t.cscas.certificates as Certificate[], signers: m.signers, crls: t.crls };
+  return { cscas: t.cscas.certificates as Certificate[], signers: m.signers, crls: t.crls, ...(t.cache ? { cache: t.cache } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -93,9 +93,14 @@ export interface QcCard {
   encoderId: number | null;
 }
 
+const CARD_COLUMNS = ['id', 'order_id', 'state', 'document_number', 'chip_serial', 'batch_id', 'encoder_id'] as const;
+
 async function cardRow(db: Db, where: Record<string, unknown>): Promise<QcCard | undefined> {
-  const r = await db('cards').where(where).first('id', 'order_id', 'state', 'document_number', 'chip_serial', 'batch_id', 'encoder_id');
-  if (!r) return undefined;
+  const r = await db('cards').where(where).first(...CARD_COLUMNS);
+  return r ? toQcCard(r) : undefined;
+}
+
+function toQcCard(r: Record<string, unknown>): QcCard {
   return {
     cardId: Number(r.id),
     orderId: Number(r.order_id),
@@ -137,12 +142,27 @@ export interface ExpectationOptions {
  * (document number, dates of issue and expiry from its chip image). Personal data: keep it in memory only.
  */
 export async function loadExpectation(db: Db, cardId: number, opts: ExpectationOptions = {}): Promise<CardExpectation> {
-  const card = await cardRow(db, { id: cardId });
+  // the card, its order's record and its chip image in one read (both keyed by the card's order / id: one row each)
+  const row = (await db('cards as c')
+    .leftJoin('order_records as r', 'r.order_id', 'c.order_id')
+    .leftJoin('chip_images as ci', 'ci.card_id', 'c.id')
+    .where('c.id', cardId)
+    .first(
+      ...CARD_COLUMNS.map((k) => `c.${k}`),
+      'r.order_id as rec_order_id',
+      'r.data',
+      'r.photo',
+      'ci.card_id as img_card_id',
+      'ci.date_of_issue',
+      'ci.date_of_expiry',
+      'ci.files',
+    )) as Record<string, unknown> | undefined;
+  const card = row ? toQcCard(row) : undefined;
   if (!card) throw new NotFoundError('CARD_NOT_FOUND', `card ${cardId} does not exist`, { details: { cardId } });
   if (!card.documentNumber) throw new StateError('QC_CARD_NOT_ENCODED', `card ${cardId} has no document number: it was never prepared`, { details: { cardId, state: card.state } });
-  const rec = await db('order_records').where({ order_id: card.orderId }).first('data', 'photo');
+  const rec = row!.rec_order_id === null || row!.rec_order_id === undefined ? undefined : { data: row!.data, photo: row!.photo };
   if (!rec) throw new NotFoundError('ORDER_RECORD_NOT_FOUND', `order ${card.orderId} has no data snapshot`, { details: { orderId: card.orderId } });
-  const img = await db('chip_images').where({ card_id: cardId }).first('date_of_issue', 'date_of_expiry', 'files');
+  const img = row!.img_card_id === null || row!.img_card_id === undefined ? undefined : { date_of_issue: row!.date_of_issue, date_of_expiry: row!.date_of_expiry, files: row!.files };
   if (!img) throw new NotFoundError('CHIP_IMAGE_NOT_FOUND', `card ${cardId} has no prepared chip image`, { details: { cardId } });
   const files = JSON.parse(String(img.files)) as { mrz: string[]; dg: Record<string, string> };
   const person = JSON.parse(String(rec.data)) as PersonData;
@@ -217,8 +237,15 @@ export async function recordQcResult(db: Knex, r: RecordQcInput): Promise<QcOutc
   const at = r.at ?? new Date();
   const required = r.policy?.requiredKinds ?? DEFAULT_REQUIRED_KINDS;
   return db.transaction(async (trx) => {
-    await beginWrite(trx);
-    const card = await cardRow(trx, { id: r.cardId });
+    // The card must be PRINTED: checked by the transaction's first statement, a write that changes nothing (the
+    // card's row lock on PostgreSQL, the write lock on SQLite, as beginWrite took), which gives the card's fields.
+    const [held] = (await trx('cards')
+      .where({ id: r.cardId, state: 'PRINTED' })
+      .update({ state: trx.raw('??', ['state']) })
+      .returning(['id', 'document_number'])) as Array<{ id: unknown; document_number: unknown }>;
+    const card = held
+      ? { cardId: Number(held.id), documentNumber: held.document_number ? String(held.document_number) : null, state: 'PRINTED' }
+      : await cardRow(trx, { id: r.cardId });
     if (!card) throw new NotFoundError('CARD_NOT_FOUND', `card ${r.cardId} does not exist`, { details: { cardId: r.cardId } });
     if (card.state !== 'PRINTED') {
       throw new StateError('QC_CARD_NOT_PRINTED', `card ${card.documentNumber ?? card.cardId} is ${card.state}; QC takes PRINTED cards`, {
