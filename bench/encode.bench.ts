@@ -39,7 +39,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeConfig, startServices, stopServices, type ServiceConfig } from '../test/support/services.ts';
-import type { BenchContext, Figure } from './lib.ts';
+import { type BenchContext, extraExecArgv, runBenchWorker } from './lib.ts';
 import type { WorkerConfig } from './encode.worker.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -51,11 +51,6 @@ function pidOf(file: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** KADI_BENCH_EXEC_ARGV, split on spaces (see the module comment). */
-export function extraExecArgv(): string[] {
-  return (process.env.KADI_BENCH_EXEC_ARGV ?? '').split(' ').filter((a) => a.length > 0);
 }
 
 export async function run(ctx: BenchContext): Promise<void> {
@@ -77,24 +72,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       env: { ...process.env, PCSCLITE_CSOCK_NAME: info.pcscSocket, SOFTHSM2_CONF: info.softhsmConf, UV_THREADPOOL_SIZE: '16' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    await new Promise<void>((resolve, reject) => {
-      let finished = false;
-      child.on('message', (m: { op: string; figure?: Figure; msg?: string; message?: string }) => {
-        if (m.op === 'figure' && m.figure) ctx.report(m.figure);
-        else if (m.op === 'log' && m.msg) ctx.log(m.msg);
-        else if (m.op === 'done') {
-          finished = true;
-          resolve();
-        } else if (m.op === 'failed') {
-          finished = true;
-          reject(new Error(m.message));
-        }
-      });
-      child.on('exit', (code) => {
-        if (!finished) reject(new Error(`bench worker exited with code ${code}`));
-      });
-      child.send({ op: 'run', config });
-    });
+    await runBenchWorker(child, ctx, config);
   } finally {
     await stopServices(cfg, ['pcscd', 'softhsm']);
   }

@@ -35,11 +35,10 @@ import { runIntake } from '../src/intake/index.ts';
 import { ceremony, currentDsSigner, parseCeremonyDefinition } from '../src/keys/index.ts';
 import { prepareCard } from '../src/prepare/index.ts';
 import { ensureRegistrySchema, seedRegistry } from '../src/registry/index.ts';
-import type { Figure } from './lib.ts';
+import { extraExecArgv, round, serveBenchWorker, workerLog, workerReport } from './lib.ts';
 import { type ContactCardTiming, TYPICAL_CONTACT_CHIP } from '../applets/runtime/timing.ts';
 
 /** KADI_BENCH_EXEC_ARGV (bench/encode.bench.ts), also given to the card process. */
-const extraExecArgv = (): string[] => (process.env.KADI_BENCH_EXEC_ARGV ?? '').split(' ').filter((a) => a.length > 0);
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -55,12 +54,9 @@ export interface WorkerConfig {
   cards: number;
 }
 
-const send = (m: Record<string, unknown>): void => {
-  process.send?.(m);
-};
-const report = (f: Figure): void => send({ op: 'figure', figure: f });
-const log = (msg: string): void => send({ op: 'log', msg });
-const r2 = (v: number, d = 2): number => Math.round(v * 10 ** d) / 10 ** d;
+const report = workerReport;
+const log = workerLog;
+const r2 = (v: number, d = 2): number => round(v, d);
 
 /** The card feeder (virtual cards in their own process). */
 class Feeder {
@@ -438,16 +434,4 @@ async function main(cfg: WorkerConfig): Promise<void> {
   }
 }
 
-process.once('message', (m: { op: string; config: WorkerConfig }) => {
-  if (m.op !== 'run') return;
-  main(m.config).then(
-    () => {
-      send({ op: 'done' });
-      setTimeout(() => process.exit(0), 50);
-    },
-    (e: unknown) => {
-      send({ op: 'failed', message: (e as Error)?.stack ?? String(e) });
-      setTimeout(() => process.exit(1), 50);
-    },
-  );
-});
+serveBenchWorker(main);

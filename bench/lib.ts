@@ -62,3 +62,55 @@ export function timedSync(seconds: number, op: () => unknown, warmup = 200): { r
 }
 
 export const round = (v: number, digits = 0): number => Math.round(v * 10 ** digits) / 10 ** digits;
+
+// ---- bench modules that measure in a child process (encode, pipeline): one IPC protocol
+// parent -> child {op:'run', config}; child -> parent {op:'figure', figure} | {op:'log', msg} | {op:'done'} |
+// {op:'failed', message}.
+
+/** KADI_BENCH_EXEC_ARGV, split on spaces: extra node options for bench child processes (e.g. --cpu-prof). */
+export function extraExecArgv(): string[] {
+  return (process.env.KADI_BENCH_EXEC_ARGV ?? '').split(' ').filter((a) => a.length > 0);
+}
+
+/** Parent side: sends `config` to the forked bench worker, relays its figures and notes, resolves on 'done'. */
+export function runBenchWorker(child: import('node:child_process').ChildProcess, ctx: Pick<BenchContext, 'report' | 'log'>, config: unknown): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let finished = false;
+    child.on('message', (m: { op: string; figure?: Figure; msg?: string; message?: string }) => {
+      if (m.op === 'figure' && m.figure) ctx.report(m.figure);
+      else if (m.op === 'log' && m.msg) ctx.log(m.msg);
+      else if (m.op === 'done') {
+        finished = true;
+        resolve();
+      } else if (m.op === 'failed') {
+        finished = true;
+        reject(new Error(m.message));
+      }
+    });
+    child.on('exit', (code) => {
+      if (!finished) reject(new Error(`bench worker exited with code ${code}`));
+    });
+    child.send({ op: 'run', config });
+  });
+}
+
+/** Child side: figures and notes to the parent. */
+export const workerReport = (f: Figure): void => void process.send?.({ op: 'figure', figure: f });
+export const workerLog = (msg: string): void => void process.send?.({ op: 'log', msg });
+
+/** Child side: runs `main` with the parent's config, then reports 'done' or 'failed' and exits. */
+export function serveBenchWorker<C>(main: (config: C) => Promise<void>): void {
+  process.once('message', (m: { op: string; config: C }) => {
+    if (m.op !== 'run') return;
+    main(m.config).then(
+      () => {
+        process.send?.({ op: 'done' });
+        setTimeout(() => process.exit(0), 50);
+      },
+      (e: unknown) => {
+        process.send?.({ op: 'failed', message: (e as Error)?.stack ?? String(e) });
+        setTimeout(() => process.exit(1), 50);
+      },
+    );
+  });
+}

@@ -53,7 +53,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeConfig, startServices, stopServices, type ServiceConfig } from '../test/support/services.ts';
-import type { BenchContext, Figure } from './lib.ts';
+import { type BenchContext, extraExecArgv, runBenchWorker } from './lib.ts';
 import type { PipelineWorkerConfig } from './pipeline.worker.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -104,9 +104,8 @@ export async function run(ctx: BenchContext): Promise<void> {
       pcscdPid: pidOf(path.join(ctx.tmpDir, 'pcsc', 'pcscd.pid')),
       redisPid: pidOf(path.join(ctx.tmpDir, 'redis', 'redis.pid')),
     };
-    const execArgv = (process.env.KADI_BENCH_EXEC_ARGV ?? '').split(' ').filter((a) => a.length > 0);
     const child = fork(path.join(ROOT, 'bench/pipeline.worker.ts'), [], {
-      execArgv: ['--import', 'tsx', ...execArgv],
+      execArgv: ['--import', 'tsx', ...extraExecArgv()],
       env: {
         ...process.env,
         KADI_HOME: ctx.tmpDir,
@@ -125,24 +124,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    await new Promise<void>((resolve, reject) => {
-      let finished = false;
-      child.on('message', (m: { op: string; figure?: Figure; msg?: string; message?: string }) => {
-        if (m.op === 'figure' && m.figure) ctx.report(m.figure);
-        else if (m.op === 'log' && m.msg) ctx.log(m.msg);
-        else if (m.op === 'done') {
-          finished = true;
-          resolve();
-        } else if (m.op === 'failed') {
-          finished = true;
-          reject(new Error(m.message));
-        }
-      });
-      child.on('exit', (code) => {
-        if (!finished) reject(new Error(`bench worker exited with code ${code}`));
-      });
-      child.send({ op: 'run', config });
-    });
+    await runBenchWorker(child, ctx, config);
   } finally {
     await stopServices(cfg, ['redis', 'pcscd', 'softhsm']);
   }

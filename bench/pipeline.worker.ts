@@ -35,7 +35,7 @@ import { prepareCard } from '../src/prepare/index.ts';
 import { createSealSigner } from '../src/print/index.ts';
 import { ensureRegistrySchema, seedRegistry } from '../src/registry/index.ts';
 import { type ContactCardTiming, TYPICAL_CONTACT_CHIP } from '../applets/runtime/timing.ts';
-import type { Figure } from './lib.ts';
+import { round, serveBenchWorker, workerLog, workerReport } from './lib.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -52,12 +52,9 @@ export interface PipelineWorkerConfig {
   redisPid?: number | undefined;
 }
 
-const send = (m: Record<string, unknown>): void => {
-  process.send?.(m);
-};
-const report = (f: Figure): void => send({ op: 'figure', figure: f });
-const log = (msg: string): void => send({ op: 'log', msg });
-const r2 = (v: number, d = 2): number => Math.round(v * 10 ** d) / 10 ** d;
+const report = workerReport;
+const log = workerLog;
+const r2 = (v: number, d = 2): number => round(v, d);
 const silent = { info() {}, warn() {}, error() {} };
 
 /** CPU time of a process from /proc (utime + stime), ms; 0 when unavailable. */
@@ -372,16 +369,4 @@ async function main(cfg: PipelineWorkerConfig): Promise<void> {
   }
 }
 
-process.once('message', (m: { op: string; config: PipelineWorkerConfig }) => {
-  if (m.op !== 'run') return;
-  main(m.config).then(
-    () => {
-      send({ op: 'done' });
-      setTimeout(() => process.exit(0), 50);
-    },
-    (e: unknown) => {
-      send({ op: 'failed', message: (e as Error)?.stack ?? String(e) });
-      setTimeout(() => process.exit(1), 50);
-    },
-  );
-});
+serveBenchWorker(main);
