@@ -10,7 +10,7 @@
  * ```
  * Interlaced (Adam7) images are refused with PNG_UNSUPPORTED: pdftoppm and every scanner driver write plain ones.
  */
-import { deflateSync, inflateSync } from 'node:zlib';
+import { crc32, deflateSync, inflateSync } from 'node:zlib';
 import { KadiError } from '../shared/index.ts';
 
 export class PngError extends KadiError {}
@@ -123,28 +123,12 @@ export function decodePng(file: Uint8Array): GreyImage {
   return { width, height, data: out };
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(parts: Buffer[]): number {
-  let c = 0xffffffff;
-  for (const p of parts) for (const b of p) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
 function chunk(type: string, data: Buffer): Buffer {
   const len = Buffer.alloc(4);
   len.writeUInt32BE(data.length);
   const t = Buffer.from(type, 'latin1');
   const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32([t, data]));
+  crc.writeUInt32BE(crc32(data, crc32(t)));
   return Buffer.concat([len, t, data, crc]);
 }
 

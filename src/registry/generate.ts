@@ -10,6 +10,7 @@
  * Streaming: `generateRecords` is a generator; only a ring of recent national numbers (for duplicates) is
  * kept, so 100k records never sit in memory.
  */
+import { crc32 } from 'node:zlib';
 import { Rng, ValidationError } from '../shared/index.ts';
 import { CHRISTIAN_FEMALE, CHRISTIAN_MALE, pickCommunity, type Community } from './names.ts';
 import {
@@ -440,22 +441,6 @@ function pngChunk(type: string, data: Buffer): Buffer {
   data.copy(out, 8);
   out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
   return out;
-}
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(b: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 function adler32(b: Uint8Array): number {
