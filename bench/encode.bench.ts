@@ -39,19 +39,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeConfig, startServices, stopServices, type ServiceConfig } from '../test/support/services.ts';
-import { type BenchContext, extraExecArgv, runBenchWorker } from './lib.ts';
+import { type BenchContext, extraExecArgv, pidOf, runBenchWorker } from './lib.ts';
 import type { WorkerConfig } from './encode.worker.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-function pidOf(file: string): number | undefined {
-  try {
-    const n = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export async function run(ctx: BenchContext): Promise<void> {
   const cfg: ServiceConfig = await makeConfig(ctx.tmpDir, { readers: 8 });

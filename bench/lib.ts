@@ -4,6 +4,8 @@
  * and notes go to stderr. A baseline measured in the same run sits next to the figure it explains.
  */
 
+import { readFileSync } from 'node:fs';
+
 export interface Figure {
   /** Dotted name, e.g. `sod.kadi.pkcs11`. */
   name: string;
@@ -66,6 +68,16 @@ export const round = (v: number, digits = 0): number => Math.round(v * 10 ** dig
 // ---- bench modules that measure in a child process (encode, pipeline): one IPC protocol
 // parent -> child {op:'run', config}; child -> parent {op:'figure', figure} | {op:'log', msg} | {op:'done'} |
 // {op:'failed', message}.
+
+/** The pid in a service's pid file (scripts/services.sh), or undefined. */
+export function pidOf(file: string): number | undefined {
+  try {
+    const n = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** KADI_BENCH_EXEC_ARGV, split on spaces: extra node options for bench child processes (e.g. --cpu-prof). */
 export function extraExecArgv(): string[] {

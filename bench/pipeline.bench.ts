@@ -49,23 +49,13 @@
  * KADI_BENCH_EXEC_ARGV adds node options to the measuring process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeConfig, startServices, stopServices, type ServiceConfig } from '../test/support/services.ts';
-import { type BenchContext, extraExecArgv, runBenchWorker } from './lib.ts';
+import { type BenchContext, extraExecArgv, pidOf, runBenchWorker } from './lib.ts';
 import type { PipelineWorkerConfig } from './pipeline.worker.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-function pidOf(file: string): number | undefined {
-  try {
-    const n = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** `--name value` or `--name=value` from the command line (bench/run.ts passes the options through), else `env`. */
 function option(name: string, env: string | undefined): string | undefined {
